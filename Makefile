@@ -1,0 +1,132 @@
+# p2pns: build, test, demo, bench, install. GNU make; everything built goes under build/.
+#   make [all]        daemon libraries and tools          make test    every test
+#   make demo         a small local demonstration          make bench   benchmarks
+#   make install      PREFIX=/usr/local DESTDIR=           make clean
+#   SAN=1             AddressSanitizer + UBSan build (build/<cc>-san)
+#   CC=clang          build with clang (build/clang)
+
+.DEFAULT_GOAL := all
+.SUFFIXES:
+.DELETE_ON_ERROR:
+.SECONDARY:
+
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+PYTHON ?= /usr/bin/python3
+SAN ?= 0
+VERSION := 0.1.0
+
+VARIANT := $(notdir $(firstword $(CC)))$(if $(filter 1,$(SAN)),-san)
+B := build/$(VARIANT)
+
+CFLAGS ?= -O2 -g
+WARNINGS := -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes -Wshadow \
+	-Wcast-qual -Wsign-compare -Wformat=2 -Wpointer-arith -Wundef -Wvla
+ifeq ($(SAN),1)
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+endif
+P2P_CPPFLAGS := -I. -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -DP2PNS_VERSION='"$(VERSION)"'
+P2P_CFLAGS = -std=c11 $(WARNINGS) $(CFLAGS) $(SANFLAGS) -pthread -MMD -MP
+P2P_LDFLAGS = $(SANFLAGS) -pthread $(LDFLAGS)
+
+# Layers, lowest first; a library may use those before it.
+LAYERS := puzzle
+LAYER_LIBS := $(foreach l,$(LAYERS),$(B)/lib$(l).a)
+# Linked in reverse order so that each library finds the ones below it.
+CORE_LIBS := $(foreach l,$(shell printf '%s\n' $(LAYERS) | tac),$(B)/lib$(l).a)
+SYS_LIBS := -lcrypto
+
+define layer_rules
+$(1)_OBJ := $$(patsubst %.c,$$(B)/%.o,$$(wildcard $(1)/*.c))
+$$(B)/lib$(1).a: $$($(1)_OBJ)
+	@rm -f $$@
+	$$(AR) rcs $$@ $$^
+endef
+$(foreach l,$(LAYERS),$(eval $(call layer_rules,$(l))))
+
+TOOLS := p2pns-keygen
+BINS := $(addprefix $(B)/bin/,$(TOOLS))
+$(B)/bin/p2pns-keygen: $(B)/tools/p2pns-keygen.o $(CORE_LIBS)
+
+UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
+BENCH_BINS := $(patsubst tests/bench/%.c,$(B)/bench/%,$(wildcard tests/bench/bench_*.c))
+
+ALL_OBJ := $(foreach l,$(LAYERS),$($(l)_OBJ)) $(B)/tools/p2pns-keygen.o \
+	$(UNIT_BINS:$(B)/tests/%=$(B)/tests/unit/%.o) $(BENCH_BINS:$(B)/bench/%=$(B)/tests/bench/%.o)
+-include $(ALL_OBJ:.o=.d)
+
+$(B)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(P2P_CPPFLAGS) $(CPPFLAGS) $(P2P_CFLAGS) -c $< -o $@
+
+$(BINS):
+	@mkdir -p $(@D)
+	$(CC) $(P2P_LDFLAGS) -o $@ $(filter %.o,$^) $(CORE_LIBS) $(SYS_LIBS)
+
+$(B)/tests/%: $(B)/tests/unit/%.o $(CORE_LIBS)
+	@mkdir -p $(@D)
+	$(CC) $(P2P_LDFLAGS) -o $@ $< $(CORE_LIBS) $(SYS_LIBS) -lcmocka
+
+$(B)/bench/%: $(B)/tests/bench/%.o $(CORE_LIBS)
+	@mkdir -p $(@D)
+	$(CC) $(P2P_LDFLAGS) -o $@ $< $(CORE_LIBS) $(SYS_LIBS) -lm
+
+.PHONY: all deps build-tests compilers test check unit integration demo bench install clean
+
+all: $(BINS)
+
+build-tests: $(BINS) $(UNIT_BINS) $(BENCH_BINS)
+
+# Checks (and as root installs) the Debian packages; used by test, demo and .ci/run.
+deps:
+	@sh mk/deps.sh
+
+# Everything must build without warnings under both gcc and clang.
+compilers:
+	@$(MAKE) --no-print-directory CC=gcc SAN=$(SAN) build-tests
+	@$(MAKE) --no-print-directory CC=clang SAN=$(SAN) build-tests
+
+test: deps
+	@$(MAKE) --no-print-directory compilers
+	@$(MAKE) --no-print-directory check
+
+check: unit integration
+
+ifeq ($(SAN),1)
+# LeakSanitizer on; a sanitizer report fails the test that produced it.
+SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+endif
+
+unit: $(UNIT_BINS)
+	@echo "== unit tests ($(VARIANT))"
+	@failed=0; for t in $(UNIT_BINS); do \
+		$(SAN_ENV) $$t || { echo "FAILED: $$t"; failed=$$((failed + 1)); }; \
+	done; \
+	echo "unit test programs: $(words $(UNIT_BINS)) run, $$failed failed"; \
+	[ $$failed -eq 0 ]
+
+integration: $(BINS)
+	@echo "== integration tests ($(VARIANT))"
+	@$(SAN_ENV) P2PNS_BUILD="$(abspath $(B))" $(PYTHON) -m pytest -p no:cacheprovider -ra \
+		tests/integration
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@sh tools/demo.sh "$(abspath $(B))"
+
+bench: deps
+	@$(MAKE) --no-print-directory $(BENCH_BINS)
+	@for b in $(BENCH_BINS); do $$b || exit 1; done
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
+	install -m 0644 doc/p2pns-keygen.1 $(DESTDIR)$(MANDIR)/man1/
+
+clean:
+	rm -rf build
