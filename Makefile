@@ -4,6 +4,7 @@
 #   make install      PREFIX=/usr/local DESTDIR=           make clean
 #   SAN=1             AddressSanitizer + UBSan build (build/<cc>-san)
 #   CC=clang          build with clang (build/clang)
+#   V=1               show the whole compiler command lines
 
 .DEFAULT_GOAL := all
 .SUFFIXES:
@@ -19,6 +20,15 @@ MANDIR ?= $(PREFIX)/share/man
 PYTHON ?= /usr/bin/python3
 SAN ?= 0
 VERSION := 0.1.0
+
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+ifeq ($(V),1)
+Q :=
+quiet = @:
+else
+Q := @
+quiet = @printf '  %-6s %s\n' $(1) $(2)
+endif
 
 VARIANT := $(notdir $(firstword $(CC)))$(if $(filter 1,$(SAN)),-san)
 B := build/$(VARIANT)
@@ -43,8 +53,9 @@ SYS_LIBS := -lcrypto
 define layer_rules
 $(1)_OBJ := $$(patsubst %.c,$$(B)/%.o,$$(wildcard $(1)/*.c))
 $$(B)/lib$(1).a: $$($(1)_OBJ)
+	$$(call quiet,AR,$$@)
 	@rm -f $$@
-	$$(AR) rcs $$@ $$^
+	$$(Q)$$(AR) rcs $$@ $$^
 endef
 $(foreach l,$(LAYERS),$(eval $(call layer_rules,$(l))))
 
@@ -60,20 +71,24 @@ ALL_OBJ := $(foreach l,$(LAYERS),$($(l)_OBJ)) $(B)/tools/p2pns-keygen.o \
 -include $(ALL_OBJ:.o=.d)
 
 $(B)/%.o: %.c
+	$(call quiet,CC,$<)
 	@mkdir -p $(@D)
-	$(CC) $(P2P_CPPFLAGS) $(CPPFLAGS) $(P2P_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(P2P_CPPFLAGS) $(CPPFLAGS) $(P2P_CFLAGS) -c $< -o $@
 
 $(BINS):
+	$(call quiet,LD,$@)
 	@mkdir -p $(@D)
-	$(CC) $(P2P_LDFLAGS) -o $@ $(filter %.o,$^) $(CORE_LIBS) $(SYS_LIBS)
+	$(Q)$(CC) $(P2P_LDFLAGS) -o $@ $(filter %.o,$^) $(CORE_LIBS) $(SYS_LIBS)
 
 $(B)/tests/%: $(B)/tests/unit/%.o $(CORE_LIBS)
+	$(call quiet,LD,$@)
 	@mkdir -p $(@D)
-	$(CC) $(P2P_LDFLAGS) -o $@ $< $(CORE_LIBS) $(SYS_LIBS) -lcmocka
+	$(Q)$(CC) $(P2P_LDFLAGS) -o $@ $< $(CORE_LIBS) $(SYS_LIBS) -lcmocka
 
 $(B)/bench/%: $(B)/tests/bench/%.o $(CORE_LIBS)
+	$(call quiet,LD,$@)
 	@mkdir -p $(@D)
-	$(CC) $(P2P_LDFLAGS) -o $@ $< $(CORE_LIBS) $(SYS_LIBS) -lm
+	$(Q)$(CC) $(P2P_LDFLAGS) -o $@ $< $(CORE_LIBS) $(SYS_LIBS) -lm
 
 .PHONY: all deps build-tests compilers test check unit integration demo bench install clean
 
@@ -87,8 +102,10 @@ deps:
 
 # Everything must build without warnings under both gcc and clang.
 compilers:
-	@$(MAKE) --no-print-directory CC=gcc SAN=$(SAN) build-tests
-	@$(MAKE) --no-print-directory CC=clang SAN=$(SAN) build-tests
+	@echo "== build with gcc$(if $(filter 1,$(SAN)), (sanitizers))"
+	@$(MAKE) --no-print-directory -j$(JOBS) CC=gcc SAN=$(SAN) build-tests
+	@echo "== build with clang$(if $(filter 1,$(SAN)), (sanitizers))"
+	@$(MAKE) --no-print-directory -j$(JOBS) CC=clang SAN=$(SAN) build-tests
 
 test: deps
 	@$(MAKE) --no-print-directory compilers
@@ -116,11 +133,11 @@ integration: $(BINS)
 		tests/integration
 
 demo: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(JOBS) all
 	@sh tools/demo.sh "$(abspath $(B))"
 
 bench: deps
-	@$(MAKE) --no-print-directory $(BENCH_BINS)
+	@$(MAKE) --no-print-directory -j$(JOBS) $(BENCH_BINS)
 	@for b in $(BENCH_BINS); do $$b || exit 1; done
 
 install: all
