@@ -1,0 +1,57 @@
+/* Iterative lookups over d disjoint paths (S/Kademlia). The lookup object only decides whom
+ * to ask next and when it is done; the caller sends the RPCs, handles timeouts and retries
+ * and reports back. The initial closest contacts are dealt round-robin into d paths; each
+ * path keeps up to alpha RPCs in flight to its closest unqueried candidates; a node is
+ * queried by at most one path (a node another path already claimed is skipped); a path ends
+ * when its k closest candidates have all answered or failed. The result is the merged
+ * up-to-s closest nodes that answered, over all paths. */
+#ifndef P2PNS_KBR_LOOKUP_H
+#define P2PNS_KBR_LOOKUP_H
+
+#include "kbr/types.h"
+
+struct kbr_lookup;
+
+/* One RPC the lookup wants sent: ask contact for the nodes closest to the target. */
+struct kbr_lookup_query {
+	unsigned path;
+	struct kbr_contact contact;
+};
+
+enum {
+	KBR_LOOKUP_MAX_CANDIDATES = 4 * KBR_MAX_K,	/* per path */
+};
+
+/* target; p gives k, s, d, alpha; self (may be NULL) is never queried nor returned.
+ * initial: contacts from the routing table, any order. Returns NULL on bad parameters
+ * or allocation failure. With no initial contacts the lookup is done at once. */
+struct kbr_lookup *kbr_lookup_new(const struct nodeid *target, const struct kbr_params *p,
+    const struct nodeid *self, const struct kbr_contact *initial, size_t n);
+void kbr_lookup_free(struct kbr_lookup *l);
+
+/* Fills out with up to max queries to send now (and marks them in flight). */
+size_t kbr_lookup_next(struct kbr_lookup *l, struct kbr_lookup_query *out, size_t max);
+
+/* The node id, queried by path, answered with these contacts (hints, unverified).
+ * A reply from a node not in flight on that path is ignored (returns -ENOENT).
+ * A contact that is already a candidate but named at another address may have moved:
+ * if its RPC fails (or failed), the path that owns it asks it once more at that address. */
+int kbr_lookup_reply(struct kbr_lookup *l, unsigned path, const struct nodeid *id,
+    const struct kbr_contact *contacts, size_t n);
+/* The RPC to id on path failed for good (after the caller's retries). */
+int kbr_lookup_failed(struct kbr_lookup *l, unsigned path, const struct nodeid *id);
+
+/* True when every path has ended (no candidate left to ask, nothing in flight). */
+bool kbr_lookup_done(const struct kbr_lookup *l);
+
+/* The up to max closest nodes that answered, closest first. Returns how many. */
+size_t kbr_lookup_result(const struct kbr_lookup *l, struct kbr_contact *out, size_t max);
+
+/* Statistics: RPCs issued, replies, failures; and whether any node was queried twice. */
+struct kbr_lookup_stats {
+	unsigned queries, replies, failures;
+};
+void kbr_lookup_stats(const struct kbr_lookup *l, struct kbr_lookup_stats *st);
+const struct nodeid *kbr_lookup_target(const struct kbr_lookup *l);
+
+#endif
