@@ -1,0 +1,822 @@
+/* The secure Kademlia node: input pipeline (checks, rate limits, replay, signatures), RPCs
+ * with timeouts and retries, lookups, joining and table maintenance. Sans-I/O: see kbr.h.
+ *
+ * Timers (all driven by kbr_tick):
+ *   RPC deadline     rpc_timeout_ms after each attempt: resend with a fresh transaction id
+ *                    (rpc_retries times), then report the failure to the table or lookup.
+ *   maintenance      every refresh_ms / 4: refresh lookups for buckets not heard from in
+ *                    refresh_ms, bootstrap pings while the table is empty, replay-cache purge.
+ */
+#include "kbr/kbr.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kbr/lookup.h"
+#include "kbr/table.h"
+#include "kbr/wire.h"
+
+enum rpc_purpose {
+	RPC_BOOTSTRAP = 1,	/* PING to an address whose node we do not know yet */
+	RPC_ADMIT,		/* PING to a node that contacted us, before it enters the table */
+	RPC_STALE,		/* PING to a bucket's least recently seen entry */
+	RPC_USER_PING,		/* kbr_ping */
+	RPC_LOOKUP,		/* FIND_NODE for a lookup path */
+};
+
+enum lookup_purpose {
+	LOOKUP_USER = 1,
+	LOOKUP_JOIN,		/* own ID, after the first bootstrap answer */
+	LOOKUP_REFRESH,		/* random ID in a bucket */
+};
+
+enum {
+	MAX_BOOTSTRAP = 16,
+	MAINTENANCE_REFRESHES = 4,	/* bucket refresh lookups started per maintenance run */
+	MAX_MOVED_PINGS = 2,		/* moved-contact checks started per NODES reply */
+	REPLAY_MIN = 64,
+};
+
+struct rpc {
+	uint64_t tid;
+	uint64_t deadline;
+	struct kbr_addr to;
+	struct nodeid id;		/* valid if id_known */
+	bool id_known;
+	uint8_t purpose;		/* enum rpc_purpose */
+	uint8_t tries;
+	uint8_t req_type;
+	struct nodeid target;		/* FIND_NODE */
+	unsigned path;
+	uint64_t lookup_gen;		/* which lookup (0: none) */
+};
+
+struct lookup_slot {
+	struct kbr_lookup *l;
+	uint64_t gen;
+	uint8_t purpose;		/* enum lookup_purpose */
+	kbr_lookup_cb cb;
+	void *arg;
+};
+
+struct rate_entry {
+	uint8_t ip[16];
+	uint8_t family;
+	uint32_t tokens_milli;		/* tokens * 1000 */
+	uint64_t last;
+};
+
+struct kbr {
+	struct kbr_params p;
+	const struct identity *self;
+	struct kbr_io io;
+	struct kbr_table *table;
+
+	struct rpc *rpcs;
+	size_t nrpcs, rpc_cap;
+
+	struct lookup_slot lookups[KBR_MAX_LOOKUPS];
+	uint64_t next_gen;
+
+	/* requests seen: open addressing over (key, expiry); key 0 = empty */
+	uint64_t *replay_key, *replay_exp;
+	size_t replay_cap, replay_n;
+
+	struct rate_entry *rate;	/* KBR_RATE_SOURCES entries, allocated on first use */
+	uint32_t total_tokens_milli;
+	uint64_t total_last;
+
+	struct kbr_addr bootstrap[MAX_BOOTSTRAP];
+	size_t nbootstrap;
+	bool joined;			/* join lookup started */
+	uint64_t next_maintenance;
+
+	struct kbr_addr observed;
+	struct kbr_stats stats;
+};
+
+/* ---- sending ---- */
+
+static uint64_t
+random64(struct kbr *k)
+{
+	uint64_t v = 0;
+
+	k->io.random(k->io.arg, &v, sizeof(v));
+	return v;
+}
+
+static void
+send_msg(struct kbr *k, uint64_t now, struct kbr_msg *m, const struct kbr_addr *to)
+{
+	uint8_t buf[KBR_MAX_DATAGRAM];
+	int n;
+
+	m->timestamp = now;
+	n = kbr_wire_encode(m, k->self, buf, sizeof(buf));
+	if (n <= 0)
+		return;
+	k->stats.tx++;
+	k->io.send(k->io.arg, to, buf, (size_t)n);
+}
+
+static void
+send_request(struct kbr *k, uint64_t now, struct rpc *r)
+{
+	struct kbr_msg m;
+
+	memset(&m, 0, sizeof(m));
+	r->tid = random64(k);
+	r->deadline = now + k->p.rpc_timeout_ms;
+	r->tries++;
+	m.type = r->req_type;
+	m.tid = r->tid;
+	if (r->req_type == KBR_FIND_NODE) {
+		m.u.find.target = r->target;
+		m.u.find.count = (uint8_t)(k->p.k < KBR_MAX_NODES ? k->p.k : KBR_MAX_NODES);
+	}
+	send_msg(k, now, &m, &r->to);
+}
+
+static struct rpc *
+rpc_find_id(struct kbr *k, const struct nodeid *id, uint8_t purpose)
+{
+	for (size_t i = 0; i < k->nrpcs; i++)
+		if (k->rpcs[i].id_known && k->rpcs[i].purpose == purpose &&
+		    nodeid_eq(&k->rpcs[i].id, id))
+			return &k->rpcs[i];
+	return NULL;
+}
+
+/* Starts an RPC (PING or FIND_NODE). id may be NULL for a bootstrap PING. */
+static int
+rpc_start(struct kbr *k, uint64_t now, uint8_t purpose, uint8_t type,
+    const struct kbr_addr *to, const struct nodeid *id, const struct nodeid *target,
+    uint64_t gen, unsigned path)
+{
+	struct rpc *r;
+
+	if (k->nrpcs == k->rpc_cap) {
+		size_t cap = k->rpc_cap ? k->rpc_cap * 2 : 16;
+		struct rpc *n;
+
+		if (k->rpc_cap >= KBR_MAX_RPCS)
+			return -EBUSY;
+		if (cap > KBR_MAX_RPCS)
+			cap = KBR_MAX_RPCS;
+		n = realloc(k->rpcs, cap * sizeof(*n));
+		if (n == NULL)
+			return -ENOMEM;
+		k->rpcs = n;
+		k->rpc_cap = cap;
+	}
+	r = &k->rpcs[k->nrpcs++];
+	memset(r, 0, sizeof(*r));
+	r->purpose = purpose;
+	r->req_type = type;
+	r->to = *to;
+	if (id != NULL) {
+		r->id = *id;
+		r->id_known = true;
+	}
+	if (target != NULL)
+		r->target = *target;
+	r->lookup_gen = gen;
+	r->path = path;
+	send_request(k, now, r);
+	return 0;
+}
+
+static void
+rpc_remove(struct kbr *k, size_t i)
+{
+	k->rpcs[i] = k->rpcs[--k->nrpcs];
+}
+
+/* ---- lookups ---- */
+
+static struct lookup_slot *
+lookup_by_gen(struct kbr *k, uint64_t gen)
+{
+	for (size_t i = 0; i < KBR_MAX_LOOKUPS; i++)
+		if (k->lookups[i].l != NULL && k->lookups[i].gen == gen)
+			return &k->lookups[i];
+	return NULL;
+}
+
+static void refresh_far_buckets(struct kbr *k, uint64_t now);
+
+/* Sends what the lookup wants sent; completes it when it is done. */
+static void
+lookup_pump(struct kbr *k, uint64_t now, struct lookup_slot *s)
+{
+	struct kbr_lookup_query q[KBR_MAX_D * KBR_MAX_ALPHA];
+	size_t n;
+
+	/* A query that cannot be sent fails at once, which may free a slot for another:
+	 * ask again until the lookup has nothing more to send. */
+	while ((n = kbr_lookup_next(s->l, q, sizeof(q) / sizeof(q[0]))) > 0) {
+		size_t failed = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			if (rpc_start(k, now, RPC_LOOKUP, KBR_FIND_NODE, &q[i].contact.addr,
+			    &q[i].contact.id, kbr_lookup_target(s->l), s->gen, q[i].path) != 0) {
+				kbr_lookup_failed(s->l, q[i].path, &q[i].contact.id);
+				failed++;
+			}
+		}
+		if (failed == 0)
+			break;
+	}
+	if (!kbr_lookup_done(s->l))
+		return;
+
+	struct kbr_contact res[KBR_MAX_S];
+	struct kbr_lookup *l = s->l;
+	struct nodeid target = *kbr_lookup_target(l);
+	size_t nres = kbr_lookup_result(l, res, k->p.s);
+	kbr_lookup_cb cb = s->cb;
+	void *arg = s->arg;
+	uint8_t purpose = s->purpose;
+
+	/* free the slot first: the callback may start another lookup */
+	s->l = NULL;
+	kbr_lookup_free(l);
+	k->stats.lookups_done++;
+	if (purpose == LOOKUP_JOIN)
+		refresh_far_buckets(k, now);
+	if (cb != NULL)
+		cb(arg, &target, res, nres);
+}
+
+static int
+lookup_begin(struct kbr *k, uint64_t now, const struct nodeid *target, uint8_t purpose,
+    kbr_lookup_cb cb, void *arg)
+{
+	struct kbr_contact init[KBR_MAX_K];
+	struct lookup_slot *s = NULL;
+	size_t n;
+
+	for (size_t i = 0; i < KBR_MAX_LOOKUPS; i++) {
+		if (k->lookups[i].l == NULL) {
+			s = &k->lookups[i];
+			break;
+		}
+	}
+	if (s == NULL)
+		return -EBUSY;
+	n = kbr_table_closest(k->table, target, init, k->p.k);
+	s->l = kbr_lookup_new(target, &k->p, &k->self->id, init, n);
+	if (s->l == NULL)
+		return -ENOMEM;
+	s->gen = ++k->next_gen;
+	s->purpose = purpose;
+	s->cb = cb;
+	s->arg = arg;
+	k->stats.lookups_started++;
+	lookup_pump(k, now, s);
+	return 0;
+}
+
+int
+kbr_lookup_start(struct kbr *k, uint64_t now, const struct nodeid *target, kbr_lookup_cb cb,
+    void *arg)
+{
+	return lookup_begin(k, now, target, LOOKUP_USER, cb, arg);
+}
+
+static void
+refresh_bucket(struct kbr *k, uint64_t now, unsigned i)
+{
+	uint8_t rnd[NODEID_LEN];
+	struct nodeid target;
+
+	k->io.random(k->io.arg, rnd, sizeof(rnd));
+	kbr_table_bucket_random_id(k->table, i, rnd, &target);
+	(void)lookup_begin(k, now, &target, LOOKUP_REFRESH, NULL, NULL);
+}
+
+/* After the join lookup: refresh every bucket farther away than the closest neighbour. */
+static void
+refresh_far_buckets(struct kbr *k, uint64_t now)
+{
+	struct kbr_contact closest;
+	unsigned limit;
+
+	if (kbr_table_closest(k->table, &k->self->id, &closest, 1) == 0)
+		return;
+	limit = kbr_table_bucket_of(k->table, &closest.id);
+	for (unsigned i = 0; i < limit; i++)
+		refresh_bucket(k, now, i);
+}
+
+/* ---- input checks: rate limits and replays ---- */
+
+static bool
+rate_take(uint32_t *tokens_milli, uint64_t *last, uint64_t now, unsigned per_second)
+{
+	uint64_t cap = (uint64_t)per_second * 2 * 1000;
+	uint64_t t = *tokens_milli;
+
+	if (now > *last)
+		t += (now - *last) * per_second;
+	if (t > cap)
+		t = cap;
+	*last = now;
+	if (t < 1000) {
+		*tokens_milli = (uint32_t)t;
+		return false;
+	}
+	*tokens_milli = (uint32_t)(t - 1000);
+	return true;
+}
+
+static bool
+rate_allow(struct kbr *k, uint64_t now, const struct kbr_addr *from)
+{
+	struct rate_entry *e = NULL, *oldest = NULL;
+	size_t n = from->family == KBR_AF_INET ? 4 : 16;
+
+	if (!rate_take(&k->total_tokens_milli, &k->total_last, now, KBR_RATE_TOTAL))
+		return false;
+	if (k->rate == NULL) {
+		k->rate = calloc(KBR_RATE_SOURCES, sizeof(*k->rate));
+		if (k->rate == NULL)
+			return true;	/* per-source limits need memory; the total still holds */
+	}
+	for (size_t i = 0; i < KBR_RATE_SOURCES; i++) {
+		struct rate_entry *c = &k->rate[i];
+
+		if (c->family == from->family && memcmp(c->ip, from->ip, n) == 0) {
+			e = c;
+			break;
+		}
+		if (oldest == NULL || c->family == KBR_AF_NONE || c->last < oldest->last)
+			if (oldest == NULL || oldest->family != KBR_AF_NONE)
+				oldest = c;
+	}
+	if (e == NULL) {
+		e = oldest;
+		memset(e, 0, sizeof(*e));
+		e->family = from->family;
+		memcpy(e->ip, from->ip, n);
+		e->tokens_milli = KBR_RATE_PER_SOURCE * 2 * 1000;
+		e->last = now;
+	}
+	return rate_take(&e->tokens_milli, &e->last, now, KBR_RATE_PER_SOURCE);
+}
+
+static uint64_t
+replay_keyof(const struct nodeid *sender, uint64_t tid)
+{
+	uint64_t h = 0;
+
+	for (size_t i = 0; i < 8; i++)
+		h = h << 8 | sender->b[i];
+	h ^= tid * 0x9e3779b97f4a7c15ULL;
+	return h ? h : 1;
+}
+
+static bool
+replay_seen(const struct kbr *k, uint64_t key, uint64_t now)
+{
+	if (k->replay_cap == 0)
+		return false;
+	for (size_t i = key % k->replay_cap, n = 0; n < k->replay_cap;
+	    i = (i + 1) % k->replay_cap, n++) {
+		if (k->replay_key[i] == 0)
+			return false;
+		if (k->replay_key[i] == key && k->replay_exp[i] >= now)
+			return true;
+	}
+	return false;
+}
+
+/* Rebuilds the table at capacity cap, keeping the unexpired entries. */
+static int
+replay_rebuild(struct kbr *k, size_t cap, uint64_t now)
+{
+	uint64_t *keys = calloc(cap, sizeof(*keys)), *exp = calloc(cap, sizeof(*exp));
+	size_t n = 0;
+
+	if (keys == NULL || exp == NULL) {
+		free(keys);
+		free(exp);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < k->replay_cap; i++) {
+		size_t j;
+
+		if (k->replay_key[i] == 0 || k->replay_exp[i] < now)
+			continue;
+		for (j = k->replay_key[i] % cap; keys[j] != 0; j = (j + 1) % cap)
+			;
+		keys[j] = k->replay_key[i];
+		exp[j] = k->replay_exp[i];
+		n++;
+	}
+	free(k->replay_key);
+	free(k->replay_exp);
+	k->replay_key = keys;
+	k->replay_exp = exp;
+	k->replay_cap = cap;
+	k->replay_n = n;
+	return 0;
+}
+
+static int
+replay_insert(struct kbr *k, uint64_t key, uint64_t exp, uint64_t now)
+{
+	size_t i;
+
+	if (k->replay_n + 1 > k->replay_cap / 2) {
+		size_t cap = k->replay_cap ? k->replay_cap : REPLAY_MIN;
+
+		if (replay_rebuild(k, cap, now) != 0)
+			return -ENOMEM;
+		if (k->replay_n + 1 > cap / 2) {
+			if (cap >= 2 * KBR_REPLAY_MAX)
+				return -EBUSY;	/* full of live entries: refuse, do not forget */
+			if (replay_rebuild(k, cap * 2, now) != 0)
+				return -ENOMEM;
+		}
+	}
+	for (i = key % k->replay_cap; k->replay_key[i] != 0 && k->replay_key[i] != key;
+	    i = (i + 1) % k->replay_cap)
+		;
+	if (k->replay_key[i] == 0)
+		k->replay_n++;
+	k->replay_key[i] = key;
+	k->replay_exp[i] = exp;
+	return 0;
+}
+
+/* ---- handling verified messages ---- */
+
+static void
+table_seen(struct kbr *k, uint64_t now, const struct nodeid *id, const struct kbr_addr *addr)
+{
+	struct kbr_contact stale;
+	int r = kbr_table_update(k->table, id, addr, now, &stale);
+
+	if (r == KBR_TABLE_PENDING && rpc_find_id(k, &stale.id, RPC_STALE) == NULL)
+		(void)rpc_start(k, now, RPC_STALE, KBR_PING, &stale.addr, &stale.id, NULL, 0, 0);
+}
+
+static void
+handle_request(struct kbr *k, uint64_t now, const struct kbr_msg *m, const struct kbr_addr *from)
+{
+	struct kbr_msg reply;
+	struct kbr_contact known;
+
+	memset(&reply, 0, sizeof(reply));
+	reply.tid = m->tid;
+	switch (m->type) {
+	case KBR_PING:
+		reply.type = KBR_PONG;
+		reply.u.observed = *from;
+		break;
+	case KBR_FIND_NODE: {
+		size_t want = m->u.find.count < k->p.k ? m->u.find.count : k->p.k;
+
+		reply.type = KBR_NODES;
+		reply.u.nodes.count = (uint8_t)kbr_table_closest(k->table, &m->u.find.target,
+		    reply.u.nodes.nodes, want);
+		break;
+	}
+	default:
+		return;		/* DHT messages: not handled by this layer yet */
+	}
+	send_msg(k, now, &reply, from);
+
+	/* Known contacts are refreshed (and follow a new address); a stranger must first
+	 * answer a PING of ours before it enters the table. */
+	if (kbr_table_find(k->table, &m->sender, &known) == 0)
+		table_seen(k, now, &m->sender, from);
+	else if (rpc_find_id(k, &m->sender, RPC_ADMIT) == NULL)
+		(void)rpc_start(k, now, RPC_ADMIT, KBR_PING, from, &m->sender, NULL, 0, 0);
+}
+
+/* A NODES reply names a contact of ours at another address: it may have moved. The hint
+ * is not trusted; a PING to the new address moves the contact only if the node itself
+ * answers from there with a signed PONG. */
+static void
+check_moved_contacts(struct kbr *k, uint64_t now, const struct kbr_msg *m)
+{
+	unsigned pinged = 0;
+
+	for (unsigned i = 0; i < m->u.nodes.count && pinged < MAX_MOVED_PINGS; i++) {
+		const struct kbr_contact *c = &m->u.nodes.nodes[i];
+		struct kbr_contact known;
+
+		if (kbr_table_find(k->table, &c->id, &known) != 0 ||
+		    kbr_addr_eq(&known.addr, &c->addr) || rpc_find_id(k, &c->id, RPC_ADMIT) != NULL)
+			continue;
+		(void)rpc_start(k, now, RPC_ADMIT, KBR_PING, &c->addr, &c->id, NULL, 0, 0);
+		pinged++;
+	}
+}
+
+static void
+handle_reply(struct kbr *k, uint64_t now, const struct kbr_msg *m, const struct kbr_addr *from)
+{
+	struct rpc r;
+	size_t i;
+
+	for (i = 0; i < k->nrpcs; i++)
+		if (k->rpcs[i].tid == m->tid)
+			break;
+	if (i == k->nrpcs) {
+		k->stats.dropped_unsolicited++;
+		return;
+	}
+	r = k->rpcs[i];
+	if ((r.req_type == KBR_PING && m->type != KBR_PONG) ||
+	    (r.req_type == KBR_FIND_NODE && m->type != KBR_NODES) ||
+	    (r.id_known && !nodeid_eq(&r.id, &m->sender)) ||
+	    (!r.id_known && !kbr_addr_eq(&r.to, from))) {
+		k->stats.dropped_unsolicited++;
+		return;
+	}
+	rpc_remove(k, i);	/* a reply is accepted once: replays find no RPC */
+
+	table_seen(k, now, &m->sender, from);
+	if (m->type == KBR_PONG) {
+		k->observed = m->u.observed;
+		if (r.purpose == RPC_BOOTSTRAP && !k->joined) {
+			k->joined = true;
+			(void)lookup_begin(k, now, &k->self->id, LOOKUP_JOIN, NULL, NULL);
+		}
+		return;
+	}
+	check_moved_contacts(k, now, m);
+	if (r.purpose == RPC_LOOKUP) {
+		struct lookup_slot *s = lookup_by_gen(k, r.lookup_gen);
+
+		if (s == NULL)
+			return;
+		kbr_lookup_reply(s->l, r.path, &m->sender, m->u.nodes.nodes, m->u.nodes.count);
+		lookup_pump(k, now, s);
+	}
+}
+
+static bool
+is_request(uint8_t type)
+{
+	return type == KBR_PING || type == KBR_FIND_NODE;
+}
+
+void
+kbr_input(struct kbr *k, uint64_t now, const uint8_t *buf, size_t len,
+    const struct kbr_addr *from)
+{
+	struct kbr_msg m;
+	uint64_t key = 0;
+	int err;
+
+	k->stats.rx++;
+	if (from == NULL || (from->family != KBR_AF_INET && from->family != KBR_AF_INET6)) {
+		k->stats.dropped_malformed++;
+		return;
+	}
+	err = kbr_wire_decode(&m, buf, len);
+	if (err == -EPROTONOSUPPORT) {
+		k->stats.dropped_version++;
+		return;
+	}
+	if (err != 0 || (m.type != KBR_PING && m.type != KBR_PONG && m.type != KBR_FIND_NODE &&
+	    m.type != KBR_NODES)) {
+		k->stats.dropped_malformed++;
+		return;
+	}
+	if (!rate_allow(k, now, from)) {
+		k->stats.dropped_rate++;
+		return;
+	}
+	if (m.timestamp + k->p.msg_window_ms < now || m.timestamp > now + k->p.msg_window_ms) {
+		k->stats.dropped_time++;
+		return;
+	}
+	if (nodeid_eq(&m.sender, &k->self->id)) {
+		k->stats.dropped_malformed++;
+		return;
+	}
+	if (identity_check(m.pub, ID_PUBKEY_LEN, &m.sender, &m.nonce, k->p.c1, k->p.c2) != 0) {
+		k->stats.dropped_puzzle++;
+		return;
+	}
+	if (is_request(m.type)) {
+		key = replay_keyof(&m.sender, m.tid);
+		if (replay_seen(k, key, now)) {
+			k->stats.dropped_replay++;
+			return;
+		}
+	}
+	if (kbr_wire_verify(&m, k->p.c1, k->p.c2) != 0) {
+		k->stats.dropped_signature++;
+		return;
+	}
+	if (is_request(m.type)) {
+		if (replay_insert(k, key, m.timestamp + k->p.msg_window_ms, now) != 0) {
+			k->stats.dropped_replay++;
+			return;
+		}
+		handle_request(k, now, &m, from);
+	} else {
+		handle_reply(k, now, &m, from);
+	}
+}
+
+/* ---- timers ---- */
+
+static void
+rpc_failed(struct kbr *k, uint64_t now, const struct rpc *r)
+{
+	k->stats.rpcs_timed_out++;
+	switch (r->purpose) {
+	case RPC_LOOKUP: {
+		struct lookup_slot *s = lookup_by_gen(k, r->lookup_gen);
+
+		(void)kbr_table_failed(k->table, &r->id, k->p.max_fails);
+		if (s != NULL) {
+			kbr_lookup_failed(s->l, r->path, &r->id);
+			lookup_pump(k, now, s);
+		}
+		break;
+	}
+	case RPC_STALE:
+		/* it had its retries: the newcomer waiting in the replacement cache wins */
+		(void)kbr_table_failed(k->table, &r->id, 1);
+		break;
+	case RPC_USER_PING:
+		if (r->id_known)
+			(void)kbr_table_failed(k->table, &r->id, k->p.max_fails);
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+maintenance(struct kbr *k, uint64_t now)
+{
+	unsigned started = 0, nb = kbr_table_bucket_count(k->table);
+
+	if (kbr_table_size(k->table) == 0) {
+		for (size_t i = 0; i < k->nbootstrap; i++)
+			(void)rpc_start(k, now, RPC_BOOTSTRAP, KBR_PING, &k->bootstrap[i], NULL,
+			    NULL, 0, 0);
+	} else {
+		for (unsigned i = 0; i < nb && started < MAINTENANCE_REFRESHES; i++) {
+			uint64_t oldest = kbr_table_bucket_last_seen(k->table, i);
+
+			if (kbr_table_bucket_size(k->table, i) > 0 &&
+			    oldest + k->p.refresh_ms < now) {
+				refresh_bucket(k, now, i);
+				started++;
+			}
+		}
+	}
+	if (k->replay_cap > REPLAY_MIN)
+		(void)replay_rebuild(k, k->replay_cap, now);
+}
+
+uint64_t
+kbr_tick(struct kbr *k, uint64_t now)
+{
+	uint64_t next;
+
+	for (size_t i = 0; i < k->nrpcs;) {
+		struct rpc *r = &k->rpcs[i];
+
+		if (r->deadline > now) {
+			i++;
+			continue;
+		}
+		if (r->tries <= k->p.rpc_retries) {
+			send_request(k, now, r);
+			i++;
+			continue;
+		}
+		struct rpc dead = *r;
+
+		rpc_remove(k, i);
+		rpc_failed(k, now, &dead);	/* may add RPCs at the end: they are not due */
+	}
+	if (now >= k->next_maintenance) {
+		maintenance(k, now);
+		k->next_maintenance = now + k->p.refresh_ms / 4;
+	}
+	next = k->next_maintenance;
+	for (size_t i = 0; i < k->nrpcs; i++)
+		if (k->rpcs[i].deadline < next)
+			next = k->rpcs[i].deadline;
+	return next;
+}
+
+/* ---- setup and accessors ---- */
+
+struct kbr *
+kbr_new(const struct kbr_params *p, const struct identity *self, const struct kbr_io *io)
+{
+	struct kbr *k;
+
+	if (p == NULL || self == NULL || io == NULL || io->send == NULL || io->random == NULL ||
+	    kbr_params_check(p) != 0)
+		return NULL;
+	if (identity_check(self->pub, ID_PUBKEY_LEN, &self->id, &self->nonce, p->c1, p->c2) != 0)
+		return NULL;
+	k = calloc(1, sizeof(*k));
+	if (k == NULL)
+		return NULL;
+	k->p = *p;
+	k->self = self;
+	k->io = *io;
+	k->table = kbr_table_new(&self->id, p);
+	if (k->table == NULL) {
+		free(k);
+		return NULL;
+	}
+	k->total_tokens_milli = KBR_RATE_TOTAL * 2 * 1000;
+	return k;
+}
+
+void
+kbr_free(struct kbr *k)
+{
+	if (k == NULL)
+		return;
+	for (size_t i = 0; i < KBR_MAX_LOOKUPS; i++)
+		kbr_lookup_free(k->lookups[i].l);
+	kbr_table_free(k->table);
+	free(k->rpcs);
+	free(k->replay_key);
+	free(k->replay_exp);
+	free(k->rate);
+	free(k);
+}
+
+int
+kbr_bootstrap(struct kbr *k, uint64_t now, const struct kbr_addr *addr)
+{
+	if (addr == NULL || (addr->family != KBR_AF_INET && addr->family != KBR_AF_INET6))
+		return -EINVAL;
+	if (k->nbootstrap < MAX_BOOTSTRAP) {
+		bool dup = false;
+
+		for (size_t i = 0; i < k->nbootstrap; i++)
+			dup = dup || kbr_addr_eq(&k->bootstrap[i], addr);
+		if (!dup)
+			k->bootstrap[k->nbootstrap++] = *addr;
+	}
+	return rpc_start(k, now, RPC_BOOTSTRAP, KBR_PING, addr, NULL, NULL, 0, 0);
+}
+
+int
+kbr_ping(struct kbr *k, uint64_t now, const struct kbr_addr *addr)
+{
+	if (addr == NULL || (addr->family != KBR_AF_INET && addr->family != KBR_AF_INET6))
+		return -EINVAL;
+	return rpc_start(k, now, RPC_USER_PING, KBR_PING, addr, NULL, NULL, 0, 0);
+}
+
+const struct kbr_table *
+kbr_get_table(const struct kbr *k)
+{
+	return k->table;
+}
+
+const struct nodeid *
+kbr_self_id(const struct kbr *k)
+{
+	return &k->self->id;
+}
+
+void
+kbr_get_stats(const struct kbr *k, struct kbr_stats *st)
+{
+	*st = k->stats;
+}
+
+void
+kbr_observed_addr(const struct kbr *k, struct kbr_addr *out)
+{
+	*out = k->observed;
+}
+
+size_t
+kbr_memory(const struct kbr *k)
+{
+	size_t n = sizeof(*k);
+
+	n += k->rpc_cap * sizeof(struct rpc);
+	n += k->replay_cap * 2 * sizeof(uint64_t);
+	if (k->rate != NULL)
+		n += KBR_RATE_SOURCES * sizeof(struct rate_entry);
+	/* the table's contacts (buckets, siblings and replacements, approximately) */
+	n += kbr_table_size(k->table) * sizeof(struct kbr_contact);
+	for (unsigned i = 0; i < kbr_table_bucket_count(k->table); i++)
+		n += kbr_table_replacement_count(k->table, i) * sizeof(struct kbr_contact);
+	return n;
+}

@@ -1,0 +1,88 @@
+/* A secure Kademlia node as a sans-I/O state machine. It never touches a socket, a clock or
+ * an event base: the caller hands in datagrams with the time and the sender's address
+ * (kbr_input), calls kbr_tick when the deadline it returned has come, and supplies sending
+ * and randomness through struct kbr_io. Times are milliseconds since the Unix epoch (the
+ * caller's clock; the simulator's is virtual); message timestamps use the same clock.
+ *
+ * Incoming datagrams pass, in order: length and format checks, per-source and total rate
+ * limits, the timestamp window, the node ID (= SHA-1 of the key) and puzzles, the replay
+ * check (requests: (sender, tid) seen before; replies: must match an RPC in flight), and
+ * the signature. Anything that fails is dropped silently and counted. */
+#ifndef P2PNS_KBR_KBR_H
+#define P2PNS_KBR_KBR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kbr/types.h"
+#include "puzzle/identity.h"
+
+struct kbr;
+struct kbr_table;
+
+struct kbr_io {
+	void *arg;
+	/* Sends one datagram. Failures are the transport's business. */
+	void (*send)(void *arg, const struct kbr_addr *to, const uint8_t *buf, size_t len);
+	/* Fills buf with len unpredictable bytes. */
+	void (*random)(void *arg, void *buf, size_t len);
+};
+
+/* Lookup completion: the up to s closest nodes that answered, closest first (n may be 0). */
+typedef void (*kbr_lookup_cb)(void *arg, const struct nodeid *target,
+    const struct kbr_contact *res, size_t n);
+
+enum {
+	KBR_MAX_LOOKUPS = 64,		/* concurrent lookups */
+	KBR_MAX_RPCS = 1024,		/* RPCs in flight */
+	KBR_REPLAY_MAX = 16384,		/* remembered (sender, tid) pairs of requests */
+	KBR_RATE_SOURCES = 1024,	/* source addresses tracked by the rate limiter */
+	KBR_RATE_PER_SOURCE = 200,	/* datagrams per second from one address (burst 2x) */
+	KBR_RATE_TOTAL = 5000,		/* datagrams per second in all (burst 2x) */
+};
+
+struct kbr_stats {
+	uint64_t rx, tx;		/* datagrams in and out */
+	uint64_t dropped_malformed, dropped_version, dropped_rate, dropped_time,
+	    dropped_puzzle, dropped_replay, dropped_signature, dropped_unsolicited;
+	uint64_t lookups_started, lookups_done;
+	uint64_t rpcs_timed_out;
+};
+
+/* self is borrowed and must outlive the node. Returns NULL for bad parameters or
+ * allocation failure. */
+struct kbr *kbr_new(const struct kbr_params *p, const struct identity *self,
+    const struct kbr_io *io);
+void kbr_free(struct kbr *k);
+
+/* A datagram arrived from `from` at `now`. Never fails: bad input is dropped and counted. */
+void kbr_input(struct kbr *k, uint64_t now, const uint8_t *buf, size_t len,
+    const struct kbr_addr *from);
+
+/* Runs timers due at `now` (RPC timeouts and retries, lookups, bucket refresh, pings of
+ * stale contacts). Returns the time of the next deadline. */
+uint64_t kbr_tick(struct kbr *k, uint64_t now);
+
+/* Joins through a node known only by address: PING it; when it answers it enters the
+ * table and the node looks up its own ID, then refreshes the buckets farther than its
+ * closest neighbour. May be called for several addresses. Returns 0 or -ENOMEM/-EBUSY. */
+int kbr_bootstrap(struct kbr *k, uint64_t now, const struct kbr_addr *addr);
+
+/* Starts an iterative lookup of target over d disjoint paths; cb is called exactly once,
+ * from kbr_input or kbr_tick (or at once if the table is empty). Returns 0, -EBUSY (too
+ * many lookups) or -ENOMEM. */
+int kbr_lookup_start(struct kbr *k, uint64_t now, const struct nodeid *target,
+    kbr_lookup_cb cb, void *arg);
+
+/* PINGs addr; if it answers, it enters the table. Returns 0 or -EBUSY/-ENOMEM. */
+int kbr_ping(struct kbr *k, uint64_t now, const struct kbr_addr *addr);
+
+const struct kbr_table *kbr_get_table(const struct kbr *k);
+const struct nodeid *kbr_self_id(const struct kbr *k);
+void kbr_get_stats(const struct kbr *k, struct kbr_stats *st);
+/* The address peers saw us at (from the latest PONG); family KBR_AF_NONE if none yet. */
+void kbr_observed_addr(const struct kbr *k, struct kbr_addr *out);
+/* Bytes the node currently holds (table, lookups, RPCs, replay and rate tables). */
+size_t kbr_memory(const struct kbr *k);
+
+#endif
