@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kbr/guard.h"
 #include "kbr/lookup.h"
 #include "kbr/table.h"
 #include "kbr/wire.h"
@@ -35,7 +36,6 @@ enum {
 	MAX_BOOTSTRAP = 16,
 	MAINTENANCE_REFRESHES = 4,	/* bucket refresh lookups started per maintenance run */
 	MAX_MOVED_PINGS = 2,		/* moved-contact checks started per NODES reply */
-	REPLAY_MIN = 64,
 };
 
 struct rpc {
@@ -60,13 +60,6 @@ struct lookup_slot {
 	void *arg;
 };
 
-struct rate_entry {
-	uint8_t ip[16];
-	uint8_t family;
-	uint32_t tokens_milli;		/* tokens * 1000 */
-	uint64_t last;
-};
-
 struct kbr {
 	struct kbr_params p;
 	const struct identity *self;
@@ -79,13 +72,8 @@ struct kbr {
 	struct lookup_slot lookups[KBR_MAX_LOOKUPS];
 	uint64_t next_gen;
 
-	/* requests seen: open addressing over (key, expiry); key 0 = empty */
-	uint64_t *replay_key, *replay_exp;
-	size_t replay_cap, replay_n;
-
-	struct rate_entry *rate;	/* KBR_RATE_SOURCES entries, allocated on first use */
-	uint32_t total_tokens_milli;
-	uint64_t total_last;
+	struct kbr_replay replay;	/* requests accepted */
+	struct kbr_ratelimit rate;
 
 	struct kbr_addr bootstrap[MAX_BOOTSTRAP];
 	size_t nbootstrap;
@@ -311,147 +299,6 @@ refresh_far_buckets(struct kbr *k, uint64_t now)
 		refresh_bucket(k, now, i);
 }
 
-/* ---- input checks: rate limits and replays ---- */
-
-static bool
-rate_take(uint32_t *tokens_milli, uint64_t *last, uint64_t now, unsigned per_second)
-{
-	uint64_t cap = (uint64_t)per_second * 2 * 1000;
-	uint64_t t = *tokens_milli;
-
-	if (now > *last)
-		t += (now - *last) * per_second;
-	if (t > cap)
-		t = cap;
-	*last = now;
-	if (t < 1000) {
-		*tokens_milli = (uint32_t)t;
-		return false;
-	}
-	*tokens_milli = (uint32_t)(t - 1000);
-	return true;
-}
-
-static bool
-rate_allow(struct kbr *k, uint64_t now, const struct kbr_addr *from)
-{
-	struct rate_entry *e = NULL, *oldest = NULL;
-	size_t n = from->family == KBR_AF_INET ? 4 : 16;
-
-	if (!rate_take(&k->total_tokens_milli, &k->total_last, now, KBR_RATE_TOTAL))
-		return false;
-	if (k->rate == NULL) {
-		k->rate = calloc(KBR_RATE_SOURCES, sizeof(*k->rate));
-		if (k->rate == NULL)
-			return true;	/* per-source limits need memory; the total still holds */
-	}
-	for (size_t i = 0; i < KBR_RATE_SOURCES; i++) {
-		struct rate_entry *c = &k->rate[i];
-
-		if (c->family == from->family && memcmp(c->ip, from->ip, n) == 0) {
-			e = c;
-			break;
-		}
-		if (oldest == NULL || c->family == KBR_AF_NONE || c->last < oldest->last)
-			if (oldest == NULL || oldest->family != KBR_AF_NONE)
-				oldest = c;
-	}
-	if (e == NULL) {
-		e = oldest;
-		memset(e, 0, sizeof(*e));
-		e->family = from->family;
-		memcpy(e->ip, from->ip, n);
-		e->tokens_milli = KBR_RATE_PER_SOURCE * 2 * 1000;
-		e->last = now;
-	}
-	return rate_take(&e->tokens_milli, &e->last, now, KBR_RATE_PER_SOURCE);
-}
-
-static uint64_t
-replay_keyof(const struct nodeid *sender, uint64_t tid)
-{
-	uint64_t h = 0;
-
-	for (size_t i = 0; i < 8; i++)
-		h = h << 8 | sender->b[i];
-	h ^= tid * 0x9e3779b97f4a7c15ULL;
-	return h ? h : 1;
-}
-
-static bool
-replay_seen(const struct kbr *k, uint64_t key, uint64_t now)
-{
-	if (k->replay_cap == 0)
-		return false;
-	for (size_t i = key % k->replay_cap, n = 0; n < k->replay_cap;
-	    i = (i + 1) % k->replay_cap, n++) {
-		if (k->replay_key[i] == 0)
-			return false;
-		if (k->replay_key[i] == key && k->replay_exp[i] >= now)
-			return true;
-	}
-	return false;
-}
-
-/* Rebuilds the table at capacity cap, keeping the unexpired entries. */
-static int
-replay_rebuild(struct kbr *k, size_t cap, uint64_t now)
-{
-	uint64_t *keys = calloc(cap, sizeof(*keys)), *exp = calloc(cap, sizeof(*exp));
-	size_t n = 0;
-
-	if (keys == NULL || exp == NULL) {
-		free(keys);
-		free(exp);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < k->replay_cap; i++) {
-		size_t j;
-
-		if (k->replay_key[i] == 0 || k->replay_exp[i] < now)
-			continue;
-		for (j = k->replay_key[i] % cap; keys[j] != 0; j = (j + 1) % cap)
-			;
-		keys[j] = k->replay_key[i];
-		exp[j] = k->replay_exp[i];
-		n++;
-	}
-	free(k->replay_key);
-	free(k->replay_exp);
-	k->replay_key = keys;
-	k->replay_exp = exp;
-	k->replay_cap = cap;
-	k->replay_n = n;
-	return 0;
-}
-
-static int
-replay_insert(struct kbr *k, uint64_t key, uint64_t exp, uint64_t now)
-{
-	size_t i;
-
-	if (k->replay_n + 1 > k->replay_cap / 2) {
-		size_t cap = k->replay_cap ? k->replay_cap : REPLAY_MIN;
-
-		if (replay_rebuild(k, cap, now) != 0)
-			return -ENOMEM;
-		if (k->replay_n + 1 > cap / 2) {
-			if (cap >= 2 * KBR_REPLAY_MAX)
-				return -EBUSY;	/* full of live entries: refuse, do not forget */
-			if (replay_rebuild(k, cap * 2, now) != 0)
-				return -ENOMEM;
-		}
-	}
-	for (i = key % k->replay_cap; k->replay_key[i] != 0 && k->replay_key[i] != key;
-	    i = (i + 1) % k->replay_cap)
-		;
-	if (k->replay_key[i] == 0)
-		k->replay_n++;
-	k->replay_key[i] = key;
-	k->replay_exp[i] = exp;
-	return 0;
-}
-
 /* ---- handling verified messages ---- */
 
 static void
@@ -590,7 +437,7 @@ kbr_input(struct kbr *k, uint64_t now, const uint8_t *buf, size_t len,
 		k->stats.dropped_malformed++;
 		return;
 	}
-	if (!rate_allow(k, now, from)) {
+	if (!kbr_ratelimit_allow(&k->rate, now, from)) {
 		k->stats.dropped_rate++;
 		return;
 	}
@@ -607,8 +454,8 @@ kbr_input(struct kbr *k, uint64_t now, const uint8_t *buf, size_t len,
 		return;
 	}
 	if (is_request(m.type)) {
-		key = replay_keyof(&m.sender, m.tid);
-		if (replay_seen(k, key, now)) {
+		key = kbr_replay_key(&m.sender, m.tid);
+		if (kbr_replay_seen(&k->replay, key, now)) {
 			k->stats.dropped_replay++;
 			return;
 		}
@@ -618,7 +465,7 @@ kbr_input(struct kbr *k, uint64_t now, const uint8_t *buf, size_t len,
 		return;
 	}
 	if (is_request(m.type)) {
-		if (replay_insert(k, key, m.timestamp + k->p.msg_window_ms, now) != 0) {
+		if (kbr_replay_insert(&k->replay, key, m.timestamp + k->p.msg_window_ms, now) != 0) {
 			k->stats.dropped_replay++;
 			return;
 		}
@@ -678,8 +525,7 @@ maintenance(struct kbr *k, uint64_t now)
 			}
 		}
 	}
-	if (k->replay_cap > REPLAY_MIN)
-		(void)replay_rebuild(k, k->replay_cap, now);
+	kbr_replay_purge(&k->replay, now);
 }
 
 uint64_t
@@ -738,7 +584,8 @@ kbr_new(const struct kbr_params *p, const struct identity *self, const struct kb
 		free(k);
 		return NULL;
 	}
-	k->total_tokens_milli = KBR_RATE_TOTAL * 2 * 1000;
+	kbr_ratelimit_init(&k->rate, KBR_RATE_PER_SOURCE, KBR_RATE_TOTAL, KBR_RATE_SOURCES);
+	kbr_replay_init(&k->replay, KBR_REPLAY_MAX);
 	return k;
 }
 
@@ -751,9 +598,8 @@ kbr_free(struct kbr *k)
 		kbr_lookup_free(k->lookups[i].l);
 	kbr_table_free(k->table);
 	free(k->rpcs);
-	free(k->replay_key);
-	free(k->replay_exp);
-	free(k->rate);
+	kbr_replay_free(&k->replay);
+	kbr_ratelimit_free(&k->rate);
 	free(k);
 }
 
@@ -811,9 +657,8 @@ kbr_memory(const struct kbr *k)
 	size_t n = sizeof(*k);
 
 	n += k->rpc_cap * sizeof(struct rpc);
-	n += k->replay_cap * 2 * sizeof(uint64_t);
-	if (k->rate != NULL)
-		n += KBR_RATE_SOURCES * sizeof(struct rate_entry);
+	n += kbr_replay_memory(&k->replay);
+	n += kbr_ratelimit_memory(&k->rate);
 	/* the table's contacts (buckets, siblings and replacements, approximately) */
 	n += kbr_table_size(k->table) * sizeof(struct kbr_contact);
 	for (unsigned i = 0; i < kbr_table_bucket_count(k->table); i++)
