@@ -102,7 +102,7 @@ send_msg(struct kbr *k, uint64_t now, struct kbr_msg *m, const struct kbr_addr *
 	int n;
 
 	m->timestamp = now;
-	n = kbr_wire_encode(m, k->self, buf, sizeof(buf));
+	n = kbr_wire_encode_opt(m, k->self, k->p.crypto, buf, sizeof(buf));
 	if (n <= 0)
 		return;
 	k->stats.tx++;
@@ -460,7 +460,7 @@ kbr_input(struct kbr *k, uint64_t now, const uint8_t *buf, size_t len,
 			return;
 		}
 	}
-	if (kbr_wire_verify(&m, k->p.c1, k->p.c2) != 0) {
+	if (k->p.crypto && kbr_wire_verify_signature(&m) != 0) {
 		k->stats.dropped_signature++;
 		return;
 	}
@@ -584,7 +584,7 @@ kbr_new(const struct kbr_params *p, const struct identity *self, const struct kb
 		free(k);
 		return NULL;
 	}
-	kbr_ratelimit_init(&k->rate, KBR_RATE_PER_SOURCE, KBR_RATE_TOTAL, KBR_RATE_SOURCES);
+	kbr_ratelimit_init(&k->rate, p->rate_per_source, p->rate_total, p->rate_sources);
 	kbr_replay_init(&k->replay, KBR_REPLAY_MAX);
 	return k;
 }
@@ -617,6 +617,13 @@ kbr_bootstrap(struct kbr *k, uint64_t now, const struct kbr_addr *addr)
 			k->bootstrap[k->nbootstrap++] = *addr;
 	}
 	return rpc_start(k, now, RPC_BOOTSTRAP, KBR_PING, addr, NULL, NULL, 0, 0);
+}
+
+int
+kbr_add_contact(struct kbr *k, uint64_t now, const struct nodeid *id,
+    const struct kbr_addr *addr)
+{
+	return kbr_table_update(k->table, id, addr, now, NULL);
 }
 
 int

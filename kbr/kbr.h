@@ -36,9 +36,6 @@ enum {
 	KBR_MAX_LOOKUPS = 64,		/* concurrent lookups */
 	KBR_MAX_RPCS = 1024,		/* RPCs in flight */
 	KBR_REPLAY_MAX = 16384,		/* remembered (sender, tid) pairs of requests */
-	KBR_RATE_SOURCES = 1024,	/* source addresses tracked by the rate limiter */
-	KBR_RATE_PER_SOURCE = 200,	/* datagrams per second from one address (burst 2x) */
-	KBR_RATE_TOTAL = 5000,		/* datagrams per second in all (burst 2x) */
 };
 
 struct kbr_stats {
@@ -73,6 +70,12 @@ int kbr_bootstrap(struct kbr *k, uint64_t now, const struct kbr_addr *addr);
  * many lookups) or -ENOMEM. */
 int kbr_lookup_start(struct kbr *k, uint64_t now, const struct nodeid *target,
     kbr_lookup_cb cb, void *arg);
+
+/* Puts a contact straight into the routing table, without the admission PING. Only for
+ * building an overlay from global knowledge (the simulator's large sweeps); a node on a
+ * network must never call it. Returns a kbr_table_update result or a negative errno. */
+int kbr_add_contact(struct kbr *k, uint64_t now, const struct nodeid *id,
+    const struct kbr_addr *addr);
 
 /* PINGs addr; if it answers, it enters the table. Returns 0 or -EBUSY/-ENOMEM. */
 int kbr_ping(struct kbr *k, uint64_t now, const struct kbr_addr *addr);

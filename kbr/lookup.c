@@ -18,6 +18,7 @@ struct lookup_path {
 	struct kbr_contact cand[KBR_LOOKUP_MAX_CANDIDATES];
 	uint8_t state[KBR_LOOKUP_MAX_CANDIDATES];	/* enum cand_state */
 	uint8_t moved[KBR_LOOKUP_MAX_CANDIDATES];	/* re-asked at another address once */
+	uint8_t hops[KBR_LOOKUP_MAX_CANDIDATES];	/* steps from the initial contacts */
 	unsigned n;
 	unsigned in_flight;
 };
@@ -155,6 +156,7 @@ path_remove(struct lookup_path *p, unsigned i)
 	memmove(&p->cand[i], &p->cand[i + 1], (p->n - i - 1) * sizeof(p->cand[0]));
 	memmove(&p->state[i], &p->state[i + 1], (p->n - i - 1) * sizeof(p->state[0]));
 	memmove(&p->moved[i], &p->moved[i + 1], (p->n - i - 1) * sizeof(p->moved[0]));
+	memmove(&p->hops[i], &p->hops[i + 1], (p->n - i - 1) * sizeof(p->hops[0]));
 	p->n--;
 }
 
@@ -199,7 +201,8 @@ other_address(struct kbr_lookup *l, const struct kbr_contact *c)
  * dropping its farthest NEW candidate if that is farther than c (the dropped node is
  * released); queried candidates are never dropped, so no node is ever queried twice. */
 static void
-path_add(struct kbr_lookup *l, struct lookup_path *p, const struct kbr_contact *c)
+path_add(struct kbr_lookup *l, struct lookup_path *p, const struct kbr_contact *c,
+    unsigned hops)
 {
 	unsigned i = path_pos(l, p, &c->id), j;
 
@@ -216,9 +219,11 @@ path_add(struct kbr_lookup *l, struct lookup_path *p, const struct kbr_contact *
 	memmove(&p->cand[i + 1], &p->cand[i], (p->n - i) * sizeof(p->cand[0]));
 	memmove(&p->state[i + 1], &p->state[i], (p->n - i) * sizeof(p->state[0]));
 	memmove(&p->moved[i + 1], &p->moved[i], (p->n - i) * sizeof(p->moved[0]));
+	memmove(&p->hops[i + 1], &p->hops[i], (p->n - i) * sizeof(p->hops[0]));
 	p->cand[i] = *c;
 	p->state[i] = CAND_NEW;
 	p->moved[i] = 0;
+	p->hops[i] = (uint8_t)(hops < UINT8_MAX ? hops : UINT8_MAX);
 	p->n++;
 }
 
@@ -296,7 +301,7 @@ kbr_lookup_new(const struct nodeid *target, const struct kbr_params *p,
 		if (!is_self(l, &initial[i].id))
 			best_add(target, best, &nbest, l->k, &initial[i]);
 	for (size_t i = 0; i < nbest; i++)
-		path_add(l, &l->path[i % l->d], &best[i]);
+		path_add(l, &l->path[i % l->d], &best[i], 1);
 	return l;
 }
 
@@ -355,6 +360,7 @@ kbr_lookup_reply(struct kbr_lookup *l, unsigned path, const struct nodeid *id,
     const struct kbr_contact *contacts, size_t n)
 {
 	struct lookup_path *p;
+	unsigned hops;
 	int i;
 
 	if (l == NULL || id == NULL || (contacts == NULL && n > 0))
@@ -366,13 +372,14 @@ kbr_lookup_reply(struct kbr_lookup *l, unsigned path, const struct nodeid *id,
 	p->state[i] = CAND_ANSWERED;
 	p->in_flight--;
 	l->st.replies++;
+	hops = p->hops[i] + 1u;		/* i moves as candidates are added below */
 	for (size_t j = 0; j < n; j++) {
 		const struct kbr_contact *c = &contacts[j];
 
 		if (is_self(l, &c->id))
 			continue;
 		if (!claimed(l, &c->id))
-			path_add(l, p, c);
+			path_add(l, p, c, hops);
 		else
 			other_address(l, c);
 	}
@@ -441,7 +448,24 @@ kbr_lookup_result(const struct kbr_lookup *l, struct kbr_contact *out, size_t ma
 void
 kbr_lookup_stats(const struct kbr_lookup *l, struct kbr_lookup_stats *st)
 {
+	const struct nodeid *best = NULL;
+
 	*st = l->st;
+	st->hops = 0;
+	for (unsigned pi = 0; pi < l->d; pi++) {
+		const struct lookup_path *p = &l->path[pi];
+
+		/* candidates are sorted: the first answered one is the path's closest */
+		for (unsigned i = 0; i < p->n; i++) {
+			if (p->state[i] != CAND_ANSWERED)
+				continue;
+			if (best == NULL || kbr_distance_cmp(&l->target, &p->cand[i].id, best) < 0) {
+				best = &p->cand[i].id;
+				st->hops = p->hops[i];
+			}
+			break;
+		}
+	}
 }
 
 const struct nodeid *

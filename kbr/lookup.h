@@ -47,9 +47,12 @@ bool kbr_lookup_done(const struct kbr_lookup *l);
 /* The up to max closest nodes that answered, closest first. Returns how many. */
 size_t kbr_lookup_result(const struct kbr_lookup *l, struct kbr_contact *out, size_t max);
 
-/* Statistics: RPCs issued, replies, failures; and whether any node was queried twice. */
+/* Statistics: RPCs issued, replies, failures, and hops: the number of sequential steps
+ * that led to the closest node that answered (an initial contact is 1 hop away, a node
+ * learned from an n-hop node's reply n + 1), 0 if none answered. */
 struct kbr_lookup_stats {
 	unsigned queries, replies, failures;
+	unsigned hops;
 };
 void kbr_lookup_stats(const struct kbr_lookup *l, struct kbr_lookup_stats *st);
 const struct nodeid *kbr_lookup_target(const struct kbr_lookup *l);

@@ -96,6 +96,10 @@ kbr_params_default(struct kbr_params *p)
 	p->replacements = 8;
 	p->refresh_ms = 60000;
 	p->msg_window_ms = 30000;
+	p->rate_per_source = 200;
+	p->rate_total = 5000;
+	p->rate_sources = 1024;
+	p->crypto = true;
 }
 
 int
@@ -106,7 +110,10 @@ kbr_params_check(const struct kbr_params *p)
 	    p->c1 > 40 || p->c2 > 40 || p->rpc_timeout_ms < 1 || p->rpc_timeout_ms > 60000 ||
 	    p->rpc_retries > 5 || p->max_fails < 1 || p->max_fails > 100 ||
 	    p->replacements > KBR_MAX_K || p->refresh_ms < 100 ||
-	    p->msg_window_ms < 1000 || p->msg_window_ms > 3600 * 1000)
+	    p->msg_window_ms < 1000 || p->msg_window_ms > 3600 * 1000 ||
+	    p->rate_per_source < 1 || p->rate_per_source > 1000000 ||
+	    p->rate_total < 1 || p->rate_total > 10000000 ||
+	    p->rate_sources < 1 || p->rate_sources > 65536)
 		return -EINVAL;
 	return 0;
 }

@@ -51,6 +51,11 @@ struct kbr_params {
 	unsigned replacements;		/* replacement cache per bucket (8) */
 	unsigned refresh_ms;		/* bucket refresh and maintenance period (60000) */
 	unsigned msg_window_ms;		/* accepted clock difference in message timestamps (30000) */
+	unsigned rate_per_source;	/* datagrams per second from one IP address (200) */
+	unsigned rate_total;		/* datagrams per second in all (5000) */
+	unsigned rate_sources;		/* source addresses the rate limiter tracks (1024) */
+	bool crypto;			/* sign and verify messages (true); only simulators of
+					 * large overlays switch it off */
 };
 
 enum {

@@ -14,6 +14,7 @@
 #ifndef P2PNS_KBR_WIRE_H
 #define P2PNS_KBR_WIRE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -79,6 +80,9 @@ struct kbr_msg {
  * nonce are taken from self). Returns its length, or -EMSGSIZE, -EINVAL, -EIO. */
 int kbr_wire_encode(const struct kbr_msg *m, const struct identity *self, uint8_t *buf,
     size_t buflen);
+/* The same, but with sign false the signature is left zero (simulations without crypto). */
+int kbr_wire_encode_opt(const struct kbr_msg *m, const struct identity *self, bool sign,
+    uint8_t *buf, size_t buflen);
 
 /* Parses a datagram: checks magic, version, lengths, field values and the trailer's form.
  * Does not verify the signature or the puzzles (kbr_wire_verify does). Returns 0, or
@@ -89,6 +93,8 @@ int kbr_wire_decode(struct kbr_msg *m, const uint8_t *buf, size_t len);
 /* Checks that sender = SHA-1(pub), the puzzles for c1 and c2, and the Ed25519 signature.
  * Returns 0, -EKEYREJECTED (ID or puzzles) or -EBADMSG (signature). */
 int kbr_wire_verify(const struct kbr_msg *m, unsigned c1, unsigned c2);
+/* Only the signature. Returns 0 or -EBADMSG. */
+int kbr_wire_verify_signature(const struct kbr_msg *m);
 
 const char *kbr_msg_type_name(unsigned type);
 

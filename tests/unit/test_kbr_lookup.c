@@ -930,6 +930,47 @@ lookup_retries_moved_node_once(void **state)
 	kbr_lookup_free(l);
 }
 
+/* Hops count the steps to the closest node that answered: initial contact 1, a node it
+ * named 2, and so on. */
+static void
+lookup_counts_hops(void **state)
+{
+	struct kbr_params p;
+	struct kbr_contact a, b, c;
+	struct kbr_lookup_query q[4];
+	struct kbr_lookup_stats st;
+	struct rng r = {0xb0b};
+	struct kbr_lookup *l;
+
+	(void)state;
+	kbr_params_default(&p);
+	p.d = 1;
+	p.alpha = 1;
+	fake_contact(&a, &r);
+	fake_contact(&b, &r);
+	fake_contact(&c, &r);
+	l = kbr_lookup_new(&c.id, &p, NULL, &a, 1);
+	assert_non_null(l);
+	kbr_lookup_stats(l, &st);
+	assert_int_equal(st.hops, 0);
+	assert_int_equal(kbr_lookup_next(l, q, 4), 1);
+	assert_int_equal(kbr_lookup_reply(l, 0, &a.id, &b, 1), 0);
+	kbr_lookup_stats(l, &st);
+	assert_int_equal(st.hops, 1);
+	assert_int_equal(kbr_lookup_next(l, q, 4), 1);
+	assert_true(nodeid_eq(&q[0].contact.id, &b.id));
+	assert_int_equal(kbr_lookup_reply(l, 0, &b.id, &c, 1), 0);
+	assert_int_equal(kbr_lookup_next(l, q, 4), 1);
+	assert_true(nodeid_eq(&q[0].contact.id, &c.id));
+	assert_int_equal(kbr_lookup_reply(l, 0, &c.id, NULL, 0), 0);
+	assert_true(kbr_lookup_done(l));
+	kbr_lookup_stats(l, &st);
+	assert_int_equal(st.hops, 3);
+	assert_int_equal(st.queries, 3);
+	assert_int_equal(st.replies, 3);
+	kbr_lookup_free(l);
+}
+
 int
 main(void)
 {
@@ -946,6 +987,7 @@ main(void)
 		cmocka_unit_test(lookup_rejects_bad_params),
 		cmocka_unit_test(lookup_deals_initial_round_robin),
 		cmocka_unit_test(lookup_retries_moved_node_once),
+		cmocka_unit_test(lookup_counts_hops),
 	};
 
 	return cmocka_run_group_tests_name("kbr/lookup", tests, net_setup, net_teardown);

@@ -1,0 +1,26 @@
+/* The debug control socket: a UNIX stream socket taking one command line per connection
+ * and answering with one JSON line (id, table, lookup HEX40, ping ADDR, stats). */
+#ifndef P2PNS_P2PNSD_CONTROL_H
+#define P2PNS_P2PNSD_CONTROL_H
+
+struct p2pnsd;
+struct control;
+
+enum {
+	CTL_MAX_CONNS = 32,		/* further connections are closed at once */
+	CTL_LINE_MAX = 512,		/* longest command line */
+	CTL_IO_TIMEOUT_S = 2,		/* to send the command, and to take the answer */
+	CTL_LOOKUP_TIMEOUT_S = 60,	/* a lookup answer is given up after this */
+	CTL_OUT_MAX = 4 << 20,		/* largest answer */
+};
+
+/* Listens at path (mode 0600). A stale socket file is removed; a live one (another daemon
+ * on the same data directory) gives -EADDRINUSE, another kind of file -EEXIST, a path
+ * too long for a UNIX socket -ENAMETOOLONG. */
+int control_open(struct control **out, struct p2pnsd *d, const char *path);
+/* Closes every connection and the socket and removes the socket file. Call it after
+ * kbr_free: lookups still pending in the KBR hold pointers into the control. */
+void control_free(struct control *c);
+unsigned control_connections(const struct control *c);
+
+#endif
