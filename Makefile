@@ -150,9 +150,10 @@ bench: deps
 	@for b in $(BENCH_BINS); do $$b || exit 1; done
 
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
-	install -m 0644 doc/p2pns-keygen.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 doc/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 doc/*.8 $(DESTDIR)$(MANDIR)/man8/
 
 clean:
 	rm -rf build
