@@ -224,6 +224,9 @@ lookup_pump(struct kbr *k, uint64_t now, struct lookup_slot *s)
 	struct kbr_lookup *l = s->l;
 	struct nodeid target = *kbr_lookup_target(l);
 	size_t nres = kbr_lookup_result(l, res, k->p.s);
+	struct kbr_lookup_stats st;
+
+	kbr_lookup_stats(l, &st);
 	kbr_lookup_cb cb = s->cb;
 	void *arg = s->arg;
 	uint8_t purpose = s->purpose;
@@ -235,7 +238,7 @@ lookup_pump(struct kbr *k, uint64_t now, struct lookup_slot *s)
 	if (purpose == LOOKUP_JOIN)
 		refresh_far_buckets(k, now);
 	if (cb != NULL)
-		cb(arg, &target, res, nres);
+		cb(arg, &target, res, nres, &st);
 }
 
 static int

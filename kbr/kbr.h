@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kbr/lookup.h"
 #include "kbr/types.h"
 #include "puzzle/identity.h"
 
@@ -28,9 +29,10 @@ struct kbr_io {
 	void (*random)(void *arg, void *buf, size_t len);
 };
 
-/* Lookup completion: the up to s closest nodes that answered, closest first (n may be 0). */
+/* Lookup completion: the up to s closest nodes that answered, closest first (n may be 0),
+ * and the lookup's statistics (hops to the closest, RPCs, replies, failures). */
 typedef void (*kbr_lookup_cb)(void *arg, const struct nodeid *target,
-    const struct kbr_contact *res, size_t n);
+    const struct kbr_contact *res, size_t n, const struct kbr_lookup_stats *st);
 
 enum {
 	KBR_MAX_LOOKUPS = 64,		/* concurrent lookups */

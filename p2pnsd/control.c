@@ -306,7 +306,8 @@ cmd_table(struct ctl_conn *conn)
 }
 
 static void
-lookup_done(void *arg, const struct nodeid *target, const struct kbr_contact *res, size_t n)
+lookup_done(void *arg, const struct nodeid *target, const struct kbr_contact *res, size_t n,
+    const struct kbr_lookup_stats *st)
 {
 	struct ctl_lookup *req = arg;
 	struct ctl_conn *conn = req->conn;
@@ -327,7 +328,8 @@ lookup_done(void *arg, const struct nodeid *target, const struct kbr_contact *re
 		jb_addr(&b, &res[i].addr);
 		jb_printf(&b, "}");
 	}
-	jb_printf(&b, "]}");
+	jb_printf(&b, "],\"hops\":%u,\"queries\":%u,\"failures\":%u}", st->hops, st->queries,
+	    st->failures);
 	conn_reply(conn, &b);
 }
 

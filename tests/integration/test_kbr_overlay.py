@@ -315,7 +315,8 @@ def test_data_dir_contacts_and_restart(nodes, tmp_path):
     assert stat.S_ISSOCK(os.stat(a.sock_path).st_mode)
     assert "creating one" in a.log()
     # alone, a lookup completes at once (the callback runs inside kbr_lookup_start)
-    assert a.control("lookup " + "ab" * 20) == {"target": "ab" * 20, "nodes": []}
+    assert a.control("lookup " + "ab" * 20) == {"target": "ab" * 20, "nodes": [], "hops": 0,
+                                                "queries": 0, "failures": 0}
     b = nodes.new("b")
     b.start(bootstrap=[a])
     wait_settled([a, b], min_contacts=1, timeout=10)

@@ -558,19 +558,23 @@ net_run(struct net *net, uint64_t until)
 }
 
 struct lookup_result {
+	unsigned hops;
 	bool done;
 	struct kbr_contact first;
 	size_t n;
 };
 
 static void
-on_lookup(void *arg, const struct nodeid *target, const struct kbr_contact *res, size_t n)
+on_lookup(void *arg, const struct nodeid *target, const struct kbr_contact *res, size_t n,
+    const struct kbr_lookup_stats *st)
 {
 	struct lookup_result *r = arg;
 
 	(void)target;
 	r->done = true;
 	r->n = n;
+	r->hops = st->hops;
+	assert_true(st->replies <= st->queries);
 	if (n > 0)
 		r->first = res[0];
 }
@@ -625,8 +629,11 @@ overlay_lookups_find_every_node(void **state)
 			assert_true(r.done);
 			total++;
 			if (r.n > 0 && nodeid_eq(&r.first.id, &net->ids[to]->id) &&
-			    kbr_addr_eq(&r.first.addr, &net->addrs[to]))
+			    kbr_addr_eq(&r.first.addr, &net->addrs[to])) {
 				found++;
+				/* at least the step to the node itself, never absurdly many */
+				assert_true(r.hops >= 1 && r.hops <= 10);
+			}
 		}
 	}
 	print_message("overlay of %u nodes: %u of %u lookups found their node first\n", net->n,
