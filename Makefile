@@ -44,7 +44,7 @@ P2P_CFLAGS = -std=c11 $(WARNINGS) $(CFLAGS) $(SANFLAGS) -pthread -MMD -MP
 P2P_LDFLAGS = $(SANFLAGS) -pthread $(LDFLAGS)
 
 # Layers, lowest first; a library may use those before it.
-LAYERS := puzzle kbr
+LAYERS := common puzzle kbr
 LAYER_LIBS := $(foreach l,$(LAYERS),$(B)/lib$(l).a)
 # Linked in reverse order so that each library finds the ones below it.
 CORE_LIBS := $(foreach l,$(shell printf '%s\n' $(LAYERS) | tac),$(B)/lib$(l).a)
@@ -64,6 +64,12 @@ BINS := $(addprefix $(B)/bin/,$(TOOLS))
 $(B)/bin/p2pns-keygen: $(B)/tools/p2pns-keygen.o $(CORE_LIBS)
 TOOL_OBJ := $(B)/tools/p2pns-keygen.o
 
+# The simulator: tools/sim/*.c over the same kbr/ code as the daemon.
+SIM_OBJ := $(patsubst %.c,$(B)/%.o,$(wildcard tools/sim/*.c))
+BINS += $(B)/bin/p2pns-sim
+$(B)/bin/p2pns-sim: $(SIM_OBJ) $(CORE_LIBS)
+$(B)/bin/p2pns-sim: SYS_LIBS += -lm
+
 # The daemon: p2pnsd/*.c over libevent.
 DAEMON_OBJ := $(patsubst %.c,$(B)/%.o,$(wildcard p2pnsd/*.c))
 ifneq ($(DAEMON_OBJ),)
@@ -75,7 +81,7 @@ endif
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 BENCH_BINS := $(patsubst tests/bench/%.c,$(B)/bench/%,$(wildcard tests/bench/bench_*.c))
 
-ALL_OBJ := $(foreach l,$(LAYERS),$($(l)_OBJ)) $(TOOL_OBJ) $(DAEMON_OBJ) \
+ALL_OBJ := $(foreach l,$(LAYERS),$($(l)_OBJ)) $(TOOL_OBJ) $(SIM_OBJ) $(DAEMON_OBJ) \
 	$(UNIT_BINS:$(B)/tests/%=$(B)/tests/unit/%.o) $(BENCH_BINS:$(B)/bench/%=$(B)/tests/bench/%.o)
 -include $(ALL_OBJ:.o=.d)
 

@@ -15,6 +15,7 @@
 #include <event2/event.h>
 #include <openssl/rand.h>
 
+#include "common/cli.h"
 #include "kbr/kbr.h"
 #include "p2pnsd/contacts.h"
 #include "p2pnsd/control.h"
@@ -84,23 +85,6 @@ usage_error(const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-/* Parses a decimal number in [lo, hi]. */
-static int
-parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
-{
-	char *end;
-	unsigned long v;
-
-	if (s == NULL || *s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < lo || v > hi)
-		return -EINVAL;
-	*out = (unsigned)v;
-	return 0;
-}
-
 /* An IP address without a port: "1.2.3.4", "::1" or "[::1]". */
 static int
 parse_ip(const char *s, struct kbr_addr *out)
@@ -158,7 +142,7 @@ parse_options(int argc, char **argv, struct options *o)
 	while ((c = getopt_long(argc, argv, ":hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			if (parse_uint(optarg, 1, 65535, &o->port) != 0)
+			if (cli_parse_uint(optarg, 1, 65535, &o->port) != 0)
 				return usage_error("bad --port '%s' (1..65535)", optarg);
 			have_port = true;
 			break;
@@ -189,11 +173,11 @@ parse_options(int argc, char **argv, struct options *o)
 			o->identity = optarg;
 			break;
 		case '1':
-			if (parse_uint(optarg, 0, PUZZLE_MAX_BITS, &o->c1) != 0)
+			if (cli_parse_uint(optarg, 0, PUZZLE_MAX_BITS, &o->c1) != 0)
 				return usage_error("bad --c1 '%s' (0..%d)", optarg, PUZZLE_MAX_BITS);
 			break;
 		case '2':
-			if (parse_uint(optarg, 0, PUZZLE_MAX_BITS, &o->c2) != 0)
+			if (cli_parse_uint(optarg, 0, PUZZLE_MAX_BITS, &o->c2) != 0)
 				return usage_error("bad --c2 '%s' (0..%d)", optarg, PUZZLE_MAX_BITS);
 			break;
 		case 'l':

@@ -360,10 +360,14 @@ identity_check(const uint8_t *pub, size_t publen, const struct nodeid *id,
 	return 0;
 }
 
-/* Checks an identity against the difficulties it records. */
+/* Records the puzzle solution read from a file or text and checks the identity against
+ * the difficulties it claims. */
 static int
-identity_validate(const struct identity *ident)
+identity_set_puzzle(struct identity *ident, unsigned c1, unsigned c2, const uint8_t *nonce)
 {
+	ident->c1 = c1;
+	ident->c2 = c2;
+	memcpy(ident->nonce.b, nonce, NODEID_LEN);
 	return identity_check(ident->pub, ID_PUBKEY_LEN, &ident->id, &ident->nonce,
 	    ident->c1, ident->c2);
 }
@@ -473,10 +477,7 @@ identity_from_pem(struct identity **out, const char *pem, size_t len)
 	key = NULL;
 	if (err != 0)
 		goto out;
-	ident->c1 = block[1];
-	ident->c2 = block[2];
-	memcpy(ident->nonce.b, block + 3, NODEID_LEN);
-	err = identity_validate(ident);
+	err = identity_set_puzzle(ident, block[1], block[2], block + 3);
 	if (err != 0)
 		goto out;
 	*out = ident;
@@ -697,10 +698,7 @@ identity_import(struct identity **out, const char *text, size_t len)
 	err = identity_from_raw(&ident, payload + 2);
 	if (err != 0)
 		goto out;
-	ident->c1 = payload[0];
-	ident->c2 = payload[1];
-	memcpy(ident->nonce.b, payload + 2 + ID_SEED_LEN, NODEID_LEN);
-	err = identity_validate(ident);
+	err = identity_set_puzzle(ident, payload[0], payload[1], payload + 2 + ID_SEED_LEN);
 	if (err != 0)
 		goto out;
 	*out = ident;

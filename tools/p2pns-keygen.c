@@ -13,6 +13,7 @@
 
 #include <openssl/crypto.h>
 
+#include "common/cli.h"
 #include "puzzle/identity.h"
 #include "puzzle/puzzle.h"
 
@@ -113,23 +114,6 @@ usage_error(const char *usage, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-/* Parses a decimal number in [lo, hi]. */
-static int
-parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
-{
-	char *end;
-	unsigned long v;
-
-	if (s == NULL || *s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < lo || v > hi)
-		return -EINVAL;
-	*out = (unsigned)v;
-	return 0;
-}
-
 static double
 now_seconds(void)
 {
@@ -214,15 +198,15 @@ cmd_create(int argc, char **argv)
 			out = optarg;
 			break;
 		case '1':
-			if (parse_uint(optarg, 0, PUZZLE_MAX_BITS, &solve.c1) != 0)
+			if (cli_parse_uint(optarg, 0, PUZZLE_MAX_BITS, &solve.c1) != 0)
 				return usage_error(usage_create, "--c1 takes 0..40, not '%s'", optarg);
 			break;
 		case '2':
-			if (parse_uint(optarg, 0, PUZZLE_MAX_BITS, &solve.c2) != 0)
+			if (cli_parse_uint(optarg, 0, PUZZLE_MAX_BITS, &solve.c2) != 0)
 				return usage_error(usage_create, "--c2 takes 0..40, not '%s'", optarg);
 			break;
 		case 't':
-			if (parse_uint(optarg, 1, ID_SOLVE_MAX_THREADS, &solve.threads) != 0)
+			if (cli_parse_uint(optarg, 1, ID_SOLVE_MAX_THREADS, &solve.threads) != 0)
 				return usage_error(usage_create, "--threads takes 1..64, not '%s'",
 				    optarg);
 			break;
