@@ -16,6 +16,7 @@ libevent-dev
 libcmocka-dev
 python3
 python3-pytest
+gnuplot-nox
 "
 
 missing=""

@@ -1,0 +1,460 @@
+/* p2pns-sim: runs the real kbr/ core on many simulated nodes and reports lookup success,
+ * hops, messages, time and memory as one JSON line per run; --table sweeps the malicious
+ * fraction and d into CSV, --plot draws it with gnuplot. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/cli.h"
+#include "tools/sim/sim.h"
+
+#ifndef P2PNS_VERSION
+#define P2PNS_VERSION "0.1.0"
+#endif
+
+enum {
+	EXIT_USAGE = 2,
+	MAX_TABLE_D = 16,
+};
+
+static const char usage[] =
+    "usage: p2pns-sim [OPTIONS]\n"
+    "\n"
+    "Simulates an overlay of p2pns nodes running the real secure-Kademlia code over an\n"
+    "in-memory network, runs lookups (of random honest nodes' IDs, from random honest\n"
+    "nodes) and prints one JSON line with the results. The same seed gives the same result.\n"
+    "\n"
+    "overlay:\n"
+    "  --nodes N             nodes (default 1000)\n"
+    "  --k N --s N           bucket size and siblings (16, 16)\n"
+    "  --d N --alpha N       disjoint lookup paths and RPCs in flight per path (4, 3)\n"
+    "  --c1 N --c2 N         puzzle difficulties of the simulated overlay (2, 2)\n"
+    "  --build join|global   join every node through the protocol (default), or fill the\n"
+    "                        routing tables from global knowledge (large sweeps)\n"
+    "  --crypto on|off       sign and verify every message (on); off for large sweeps\n"
+    "  --join-interval MS    time between two joins (100)\n"
+    "  --settle MS           time between the build and the lookups (join: 120000, global: 0)\n"
+    "  --refresh MS          bucket refresh period of the nodes (60000)\n"
+    "network:\n"
+    "  --latency MS          mean one-way latency; each datagram takes 50%..150% (50)\n"
+    "  --loss P              probability that a datagram is lost, 0..1 (0)\n"
+    "workload and adversary:\n"
+    "  --lookups L           lookups (1000)\n"
+    "  --lookup-interval MS  time between two lookup starts (20)\n"
+    "  --malicious F         fraction of malicious nodes, 0..1 (0)\n"
+    "  --attack KIND         closer: answer lookups only with malicious nodes close to the\n"
+    "                        target; drop: never answer; garbage: answer with made-up\n"
+    "                        contacts (default closer)\n"
+    "  --churn R             fraction of the nodes that leave without notice, as many new\n"
+    "                        ones joining, during the first half of the lookups (0)\n"
+    "  --seed S              random seed (1)\n"
+    "sweeps:\n"
+    "  --table FILE.csv      sweep the malicious fraction (0..--table-max by --table-step)\n"
+    "                        for each d in --table-d, one run per point, into CSV\n"
+    "  --table-d LIST        d values of the sweep (1,2,4,8)\n"
+    "  --table-max F         largest malicious fraction (0.5)\n"
+    "  --table-step F        its step (0.05)\n"
+    "  --plot FILE.png       with --table: draw success against malicious fraction, one line\n"
+    "                        per d (needs gnuplot)\n"
+    "  -h, --help            this help;  -V, --version\n"
+    "\n"
+    "A lookup succeeds when the node it looks for is first in its result; lookups whose source\n"
+    "or target left during the lookup are not counted. Exit status: 0, 1 error, 2 usage.\n";
+
+struct run_info {
+	double wall_s;
+	long peak_rss_kb;
+	double bytes_per_node;
+};
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Current resident set size in bytes (0 if unknown). */
+static long
+rss_bytes(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	long pages = 0, rss = 0;
+
+	if (f == NULL)
+		return 0;
+	if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+		rss = 0;
+	fclose(f);
+	return rss * sysconf(_SC_PAGESIZE);
+}
+
+static long
+peak_rss_kb(void)
+{
+	struct rusage ru;
+
+	return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : 0;
+}
+
+static int
+run_once(const struct sim_options *o, struct sim_result *res, struct run_info *info)
+{
+	struct sim s;
+	double t0 = now_s();
+	long rss0 = rss_bytes();
+	int err;
+
+	if (sim_init(&s, o) != 0)
+		return -ENOMEM;
+	err = o->build == BUILD_GLOBAL ? sim_build_global(&s) : sim_build_join(&s);
+	if (err == 0) {
+		info->bytes_per_node = o->nodes ? (double)(rss_bytes() - rss0) / o->nodes : 0;
+		if (o->build == BUILD_GLOBAL)
+			sim_run_until(&s, s.now + o->settle_ms);
+		sim_choose_malicious(&s);
+		err = sim_run_lookups(&s);
+	}
+	s.r.sim_seconds = (double)(s.now - 1767225600000ULL) / 1000.0;
+	*res = s.r;
+	sim_free(&s);
+	info->wall_s = now_s() - t0;
+	info->peak_rss_kb = peak_rss_kb();
+	return err;
+}
+
+static void
+print_json(FILE *f, const struct sim_options *o, const struct sim_result *r,
+    const struct run_info *info)
+{
+	double ratio = r->lookups_counted ? (double)r->successes / r->lookups_counted : 0;
+
+	fprintf(f, "{\"nodes\":%u,\"k\":%u,\"s\":%u,\"d\":%u,\"alpha\":%u,\"c1\":%u,\"c2\":%u,"
+	    "\"build\":\"%s\",\"crypto\":\"%s\",\"malicious\":%.4f,\"attack\":\"%s\","
+	    "\"lookups\":%u,\"churn\":%.4f,\"seed\":%llu,\"latency_ms\":%u,\"loss\":%.4f,"
+	    "\"success_ratio\":%.4f,\"successes\":%u,\"lookups_counted\":%u,"
+	    "\"mean_hops\":%.3f,\"max_hops\":%u,\"msgs_per_lookup\":%.2f,"
+	    "\"datagrams\":%llu,\"lost\":%llu,\"joined\":%u,\"left\":%u,\"sim_seconds\":%.3f,"
+	    "\"wall_s\":%.3f,\"peak_rss_kb\":%ld,\"bytes_per_node\":%.0f}\n",
+	    o->nodes, o->p.k, o->p.s, o->p.d, o->p.alpha, o->p.c1, o->p.c2,
+	    o->build == BUILD_GLOBAL ? "global" : "join", o->p.crypto ? "on" : "off",
+	    o->malicious, sim_attack_name(o->attack), o->lookups, o->churn,
+	    (unsigned long long)o->seed, o->latency_ms, o->loss, ratio, r->successes,
+	    r->lookups_counted, r->mean_hops, r->max_hops, r->msgs_per_lookup,
+	    (unsigned long long)r->datagrams, (unsigned long long)r->lost, r->joined, r->left,
+	    r->sim_seconds, info->wall_s, info->peak_rss_kb, info->bytes_per_node);
+	fflush(f);
+}
+
+static int
+parse_d_list(const char *s, unsigned *out, unsigned *n)
+{
+	char buf[128], *save = NULL, *tok;
+
+	if (strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, s);
+	*n = 0;
+	for (tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+		if (*n == MAX_TABLE_D || cli_parse_uint(tok, 1, KBR_MAX_D, &out[*n]) != 0)
+			return -EINVAL;
+		(*n)++;
+	}
+	return *n > 0 ? 0 : -EINVAL;
+}
+
+struct table_point {
+	unsigned d;
+	double malicious, ratio, mean_hops, msgs;
+	unsigned max_hops, counted;
+	double wall_s;
+};
+
+static int
+plot(const char *png, const struct table_point *pts, size_t n, const unsigned *ds,
+    unsigned nd, const struct sim_options *o)
+{
+	FILE *g = popen("gnuplot", "w");
+	int rc;
+
+	if (g == NULL)
+		return -errno;
+	fprintf(g, "set terminal pngcairo size 900,600 font 'sans,11'\n");
+	fprintf(g, "set output '%s'\n", png);
+	fprintf(g, "set title 'p2pns-sim: lookups under the \"%s\" attack, N = %u, k = %u, s = %u'\n",
+	    sim_attack_name(o->attack), o->nodes, o->p.k, o->p.s);
+	fprintf(g, "set xlabel 'fraction of malicious nodes'\nset ylabel 'successful lookups (%%)'\n");
+	fprintf(g, "set yrange [0:100]\nset grid\nset key bottom left\n");
+	for (unsigned j = 0; j < nd; j++) {
+		fprintf(g, "$d%u << EOD\n", ds[j]);
+		for (size_t i = 0; i < n; i++)
+			if (pts[i].d == ds[j])
+				fprintf(g, "%.4f %.4f\n", pts[i].malicious, 100.0 * pts[i].ratio);
+		fprintf(g, "EOD\n");
+	}
+	fprintf(g, "plot ");
+	for (unsigned j = 0; j < nd; j++)
+		fprintf(g, "%s$d%u with linespoints lw 2 title 'd = %u'", j ? ", " : "", ds[j],
+		    ds[j]);
+	fprintf(g, "\n");
+	rc = pclose(g);
+	return rc == 0 ? 0 : -EIO;
+}
+
+static int
+run_table(struct sim_options *o, const char *csv, const char *png, const unsigned *ds,
+    unsigned nd, double fmax, double step)
+{
+	unsigned steps = (unsigned)(fmax / step + 0.5);
+	struct table_point *pts = calloc((size_t)nd * (steps + 1), sizeof(*pts));
+	size_t n = 0;
+	FILE *f;
+	int err = 0;
+
+	if (pts == NULL)
+		return -ENOMEM;
+	f = fopen(csv, "w");
+	if (f == NULL) {
+		err = -errno;
+		free(pts);
+		return err;
+	}
+	fprintf(f, "d,malicious,success_ratio,mean_hops,max_hops,msgs_per_lookup,"
+	    "lookups_counted,wall_s\n");
+	for (unsigned j = 0; j < nd && err == 0; j++) {
+		for (unsigned i = 0; i <= steps; i++) {
+			struct sim_result r;
+			struct run_info info;
+			struct table_point *pt = &pts[n];
+
+			o->p.d = ds[j];
+			o->malicious = step * i;
+			err = run_once(o, &r, &info);
+			if (err != 0)
+				break;
+			print_json(stdout, o, &r, &info);
+			pt->d = ds[j];
+			pt->malicious = o->malicious;
+			pt->ratio = r.lookups_counted ? (double)r.successes / r.lookups_counted : 0;
+			pt->mean_hops = r.mean_hops;
+			pt->max_hops = r.max_hops;
+			pt->msgs = r.msgs_per_lookup;
+			pt->counted = r.lookups_counted;
+			pt->wall_s = info.wall_s;
+			fprintf(f, "%u,%.2f,%.4f,%.3f,%u,%.2f,%u,%.2f\n", pt->d, pt->malicious,
+			    pt->ratio, pt->mean_hops, pt->max_hops, pt->msgs, pt->counted,
+			    pt->wall_s);
+			fflush(f);
+			n++;
+		}
+	}
+	if (fclose(f) != 0 && err == 0)
+		err = -errno;
+	if (err == 0 && png != NULL)
+		err = plot(png, pts, n, ds, nd, o);
+	free(pts);
+	return err;
+}
+
+int
+main(int argc, char **argv)
+{
+	enum {
+		O_NODES = 256, O_K, O_S, O_D, O_ALPHA, O_C1, O_C2, O_BUILD, O_CRYPTO, O_JOINIV,
+		O_SETTLE, O_REFRESH, O_LATENCY, O_LOSS, O_LOOKUPS, O_LOOKUPIV, O_MALICIOUS,
+		O_ATTACK, O_CHURN, O_SEED, O_TABLE, O_TABLE_D, O_TABLE_MAX, O_TABLE_STEP, O_PLOT,
+	};
+	static const struct option opts[] = {
+		{"nodes", required_argument, NULL, O_NODES},
+		{"k", required_argument, NULL, O_K},
+		{"s", required_argument, NULL, O_S},
+		{"d", required_argument, NULL, O_D},
+		{"alpha", required_argument, NULL, O_ALPHA},
+		{"c1", required_argument, NULL, O_C1},
+		{"c2", required_argument, NULL, O_C2},
+		{"build", required_argument, NULL, O_BUILD},
+		{"crypto", required_argument, NULL, O_CRYPTO},
+		{"join-interval", required_argument, NULL, O_JOINIV},
+		{"settle", required_argument, NULL, O_SETTLE},
+		{"refresh", required_argument, NULL, O_REFRESH},
+		{"latency", required_argument, NULL, O_LATENCY},
+		{"loss", required_argument, NULL, O_LOSS},
+		{"lookups", required_argument, NULL, O_LOOKUPS},
+		{"lookup-interval", required_argument, NULL, O_LOOKUPIV},
+		{"malicious", required_argument, NULL, O_MALICIOUS},
+		{"attack", required_argument, NULL, O_ATTACK},
+		{"churn", required_argument, NULL, O_CHURN},
+		{"seed", required_argument, NULL, O_SEED},
+		{"table", required_argument, NULL, O_TABLE},
+		{"table-d", required_argument, NULL, O_TABLE_D},
+		{"table-max", required_argument, NULL, O_TABLE_MAX},
+		{"table-step", required_argument, NULL, O_TABLE_STEP},
+		{"plot", required_argument, NULL, O_PLOT},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	struct sim_options o;
+	const char *table = NULL, *png = NULL;
+	unsigned ds[MAX_TABLE_D] = {1, 2, 4, 8}, nd = 4, u;
+	double fmax = 0.5, step = 0.05;
+	bool settle_set = false;
+	int c;
+
+	memset(&o, 0, sizeof(o));
+	kbr_params_default(&o.p);
+	o.p.c1 = 2;
+	o.p.c2 = 2;
+	o.p.rate_sources = 16;	/* no flooding here: keep the per-node memory small */
+	o.nodes = 1000;
+	o.attack = ATTACK_CLOSER;
+	o.lookups = 1000;
+	o.seed = 1;
+	o.latency_ms = 50;
+	o.build = BUILD_JOIN;
+	o.join_interval_ms = 100;
+	o.settle_ms = 120000;
+	o.lookup_interval_ms = 20;
+
+#define UINT_OPT(lo, hi, dst, name)                                                   \
+	do {                                                                          \
+		if (cli_parse_uint(optarg, lo, hi, &u) != 0) {                            \
+			fprintf(stderr, "p2pns-sim: --%s takes %lu..%lu, not '%s'\n", \
+			    name, (unsigned long)(lo), (unsigned long)(hi), optarg);  \
+			return EXIT_USAGE;                                            \
+		}                                                                     \
+		dst = u;                                                              \
+	} while (0)
+
+	while ((c = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
+		switch (c) {
+		case O_NODES: UINT_OPT(2, 10000000, o.nodes, "nodes"); break;
+		case O_K: UINT_OPT(1, KBR_MAX_K, o.p.k, "k"); break;
+		case O_S: UINT_OPT(1, KBR_MAX_S, o.p.s, "s"); break;
+		case O_D: UINT_OPT(1, KBR_MAX_D, o.p.d, "d"); break;
+		case O_ALPHA: UINT_OPT(1, KBR_MAX_ALPHA, o.p.alpha, "alpha"); break;
+		case O_C1: UINT_OPT(0, 20, o.p.c1, "c1"); break;
+		case O_C2: UINT_OPT(0, 20, o.p.c2, "c2"); break;
+		case O_JOINIV: UINT_OPT(1, 3600000, o.join_interval_ms, "join-interval"); break;
+		case O_SETTLE:
+			UINT_OPT(0, 36000000, o.settle_ms, "settle");
+			settle_set = true;
+			break;
+		case O_REFRESH: UINT_OPT(1000, 3600000, o.p.refresh_ms, "refresh"); break;
+		case O_LATENCY: UINT_OPT(1, 10000, o.latency_ms, "latency"); break;
+		case O_LOOKUPS: UINT_OPT(0, 10000000, o.lookups, "lookups"); break;
+		case O_LOOKUPIV:
+			UINT_OPT(1, 3600000, o.lookup_interval_ms, "lookup-interval");
+			break;
+		case O_BUILD:
+			if (strcmp(optarg, "join") == 0)
+				o.build = BUILD_JOIN;
+			else if (strcmp(optarg, "global") == 0)
+				o.build = BUILD_GLOBAL;
+			else
+				goto bad;
+			break;
+		case O_CRYPTO:
+			if (strcmp(optarg, "on") == 0)
+				o.p.crypto = true;
+			else if (strcmp(optarg, "off") == 0)
+				o.p.crypto = false;
+			else
+				goto bad;
+			break;
+		case O_LOSS:
+			if (cli_parse_fraction(optarg, &o.loss) != 0)
+				goto bad;
+			break;
+		case O_MALICIOUS:
+			if (cli_parse_fraction(optarg, &o.malicious) != 0)
+				goto bad;
+			break;
+		case O_CHURN:
+			if (cli_parse_fraction(optarg, &o.churn) != 0)
+				goto bad;
+			break;
+		case O_ATTACK:
+			if (sim_attack_parse(optarg, &o.attack) != 0 || o.attack == ATTACK_NONE)
+				goto bad;
+			break;
+		case O_SEED: {
+			char *end;
+
+			errno = 0;
+			o.seed = strtoull(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0')
+				goto bad;
+			break;
+		}
+		case O_TABLE: table = optarg; break;
+		case O_TABLE_D:
+			if (parse_d_list(optarg, ds, &nd) != 0)
+				goto bad;
+			break;
+		case O_TABLE_MAX:
+			if (cli_parse_fraction(optarg, &fmax) != 0)
+				goto bad;
+			break;
+		case O_TABLE_STEP:
+			if (cli_parse_fraction(optarg, &step) != 0 || step <= 0)
+				goto bad;
+			break;
+		case O_PLOT: png = optarg; break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		case 'V':
+			printf("p2pns-sim %s\n", P2PNS_VERSION);
+			return 0;
+		default:
+			fprintf(stderr, "\n%s", usage);
+			return EXIT_USAGE;
+		}
+		continue;
+bad:
+		fprintf(stderr, "p2pns-sim: bad value '%s' for --%s\n", optarg,
+		    opts[c - O_NODES].name);
+		return EXIT_USAGE;
+	}
+	if (optind != argc) {
+		fprintf(stderr, "p2pns-sim: unexpected argument '%s'\n\n%s", argv[optind], usage);
+		return EXIT_USAGE;
+	}
+	if (png != NULL && table == NULL) {
+		fprintf(stderr, "p2pns-sim: --plot needs --table\n");
+		return EXIT_USAGE;
+	}
+	if (!settle_set && o.build == BUILD_GLOBAL)
+		o.settle_ms = 0;
+	if (kbr_params_check(&o.p) != 0) {
+		fprintf(stderr, "p2pns-sim: inconsistent overlay parameters\n");
+		return EXIT_USAGE;
+	}
+	if (table != NULL) {
+		int err = run_table(&o, table, png, ds, nd, fmax, step);
+
+		if (err != 0) {
+			fprintf(stderr, "p2pns-sim: %s\n", strerror(-err));
+			return 1;
+		}
+		return 0;
+	}
+
+	struct sim_result r;
+	struct run_info info;
+
+	if (run_once(&o, &r, &info) != 0) {
+		fprintf(stderr, "p2pns-sim: the simulation failed (out of memory?)\n");
+		return 1;
+	}
+	print_json(stdout, &o, &r, &info);
+	return 0;
+}

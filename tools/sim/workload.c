@@ -1,0 +1,156 @@
+/* The lookup phase: lookups from random honest nodes for the IDs of random honest nodes,
+ * started at a steady pace, with churn (nodes leaving without notice, new ones joining
+ * through the protocol) spread over the same time. A lookup succeeds when the node it looks
+ * for is the closest node in its result; it counts only if its source and target were alive
+ * from its start to its end. */
+#include "tools/sim/sim.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+	LOOKUP_GRACE_MS = 120 * 1000,	/* the phase ends this long after the last start */
+};
+
+struct lookup_rec {
+	struct sim *s;
+	uint32_t source, target;
+	bool started, done, counted, success;
+	unsigned hops;
+};
+
+struct workload {
+	struct lookup_rec *recs;
+	unsigned next;			/* next lookup to start */
+};
+
+static bool
+usable(const struct sim_node *nd)
+{
+	return nd->alive && !nd->malicious;
+}
+
+/* A random alive honest node, or -1 if there seems to be none. */
+static int64_t
+random_honest(struct sim *s)
+{
+	for (unsigned tries = 0; tries < 1000; tries++) {
+		uint32_t i = (uint32_t)(sim_rand(s) % s->n);
+
+		if (usable(&s->nodes[i]))
+			return i;
+	}
+	return -1;
+}
+
+static void
+lookup_done(void *arg, const struct nodeid *target, const struct kbr_contact *res, size_t n,
+    const struct kbr_lookup_stats *st)
+{
+	struct lookup_rec *r = arg;
+	struct sim *s = r->s;
+
+	(void)target;
+	r->done = true;
+	s->outstanding--;
+	s->lookups_done++;
+	s->msgs_sum += st->queries + st->replies;
+	if (!s->nodes[r->target].alive || !s->nodes[r->source].alive)
+		return;
+	r->counted = true;
+	s->r.lookups_counted++;
+	if (n > 0 && nodeid_eq(&res[0].id, &s->nodes[r->target].ident->id)) {
+		r->success = true;
+		r->hops = st->hops;
+		s->r.successes++;
+		s->hops_sum += st->hops;
+		if (st->hops > s->r.max_hops)
+			s->r.max_hops = st->hops;
+	}
+}
+
+static void
+start_lookup(struct sim *s, uintptr_t arg)
+{
+	struct lookup_rec *r = (struct lookup_rec *)arg;
+	int64_t src = random_honest(s), dst;
+
+	if (src < 0)
+		return;
+	do
+		dst = random_honest(s);
+	while (dst == src && s->n > 1);
+	if (dst < 0)
+		return;
+	r->s = s;
+	r->source = (uint32_t)src;
+	r->target = (uint32_t)dst;
+	s->outstanding++;	/* before the start: the callback may run at once */
+	if (kbr_lookup_start(s->nodes[src].k, s->now, &s->nodes[dst].ident->id, lookup_done,
+	    r) != 0) {
+		s->outstanding--;
+		return;
+	}
+	r->started = true;
+	sim_touch(s, (uint32_t)src);
+}
+
+/* One churn step: an honest node leaves without notice, a new node joins. */
+static void
+churn_step(struct sim *s, uintptr_t arg)
+{
+	int64_t victim = random_honest(s);
+	int i;
+
+	(void)arg;
+	if (victim >= 0) {
+		sim_remove_node(s, (uint32_t)victim);
+		s->r.left++;
+	}
+	i = sim_add_node(s);
+	if (i < 0)
+		return;
+	for (unsigned tries = 0; tries < 64; tries++) {
+		int64_t b = random_honest(s);
+
+		if (b >= 0 && b != i) {
+			(void)kbr_bootstrap(s->nodes[i].k, s->now, &s->nodes[b].addr);
+			break;
+		}
+	}
+	sim_touch(s, (uint32_t)i);
+	s->r.joined++;
+}
+
+int
+sim_run_lookups(struct sim *s)
+{
+	struct lookup_rec *recs = calloc(s->o.lookups ? s->o.lookups : 1, sizeof(*recs));
+	uint64_t start = s->now, span = (uint64_t)s->o.lookups * s->o.lookup_interval_ms;
+	unsigned churns = (unsigned)(s->o.churn * s->o.nodes + 0.5);
+
+	if (recs == NULL)
+		return -1;
+	s->attacking = true;
+	/* churn runs over the first half of the phase, so that maintenance has run before
+	 * the later lookups */
+	for (unsigned j = 0; j < churns; j++)
+		sim_at(s, start + (span / 2) * j / churns, churn_step, 0);
+	for (unsigned j = 0; j < s->o.lookups; j++)
+		sim_at(s, start + (uint64_t)j * s->o.lookup_interval_ms, start_lookup,
+		    (uintptr_t)&recs[j]);
+	sim_run_until(s, start + span);
+	/* let the last lookups finish (bounded) */
+	for (uint64_t t = s->now; s->outstanding > 0 && t < start + span + LOOKUP_GRACE_MS;
+	    t += 1000)
+		sim_run_until(s, t + 1000);
+	s->attacking = false;
+	if (s->r.successes > 0)
+		s->r.mean_hops = (double)s->hops_sum / s->r.successes;
+	if (s->lookups_done > 0)
+		s->r.msgs_per_lookup = (double)s->msgs_sum / s->lookups_done;
+	/* lookups still running keep a pointer into recs: the simulation ends here (their
+	 * nodes are freed without calling back) */
+	free(recs);
+	return 0;
+}
