@@ -310,7 +310,10 @@ table_seen(struct kbr *k, uint64_t now, const struct nodeid *id, const struct kb
 	struct kbr_contact stale;
 	int r = kbr_table_update(k->table, id, addr, now, &stale);
 
-	if (r == KBR_TABLE_PENDING && rpc_find_id(k, &stale.id, RPC_STALE) == NULL)
+	/* A full bucket: its least recently seen entry is asked whether it is still there,
+	 * unless it was heard from recently enough to be presumed alive. */
+	if (r == KBR_TABLE_PENDING && stale.last_seen + k->p.refresh_ms / 4 < now &&
+	    rpc_find_id(k, &stale.id, RPC_STALE) == NULL)
 		(void)rpc_start(k, now, RPC_STALE, KBR_PING, &stale.addr, &stale.id, NULL, 0, 0);
 }
 
@@ -340,11 +343,12 @@ handle_request(struct kbr *k, uint64_t now, const struct kbr_msg *m, const struc
 	}
 	send_msg(k, now, &reply, from);
 
-	/* Known contacts are refreshed (and follow a new address); a stranger must first
-	 * answer a PING of ours before it enters the table. */
+	/* Known contacts are refreshed (and follow a new address); a stranger that would get
+	 * a place in the table must first answer a PING of ours. */
 	if (kbr_table_find(k->table, &m->sender, &known) == 0)
 		table_seen(k, now, &m->sender, from);
-	else if (rpc_find_id(k, &m->sender, RPC_ADMIT) == NULL)
+	else if (kbr_table_has_room(k->table, &m->sender) &&
+	    rpc_find_id(k, &m->sender, RPC_ADMIT) == NULL)
 		(void)rpc_start(k, now, RPC_ADMIT, KBR_PING, from, &m->sender, NULL, 0, 0);
 }
 

@@ -432,6 +432,20 @@ kbr_table_update(struct kbr_table *t, const struct nodeid *id, const struct kbr_
 	return place(t, &c, now, stale, true);
 }
 
+bool
+kbr_table_has_room(const struct kbr_table *t, const struct nodeid *id)
+{
+	unsigned b, i;
+
+	if (nodeid_eq(id, &t->self) || locate(t, id, &b, &i) != LOC_NONE)
+		return false;
+	if (t->sib.n < t->sib_max ||
+	    kbr_distance_cmp(&t->self, id, &t->sib.v[t->sib.n - 1].id) < 0)
+		return true;
+	b = kbr_table_bucket_of(t, id);
+	return t->b[b].e.n < t->k || (b == t->nb - 1 && t->nb < NODEID_BITS);
+}
+
 int
 kbr_table_failed(struct kbr_table *t, const struct nodeid *id, unsigned max_fails)
 {

@@ -31,6 +31,11 @@ void kbr_table_free(struct kbr_table *t);
 int kbr_table_update(struct kbr_table *t, const struct nodeid *id, const struct kbr_addr *addr,
     uint64_t now, struct kbr_contact *stale);
 
+/* Whether an unknown id would get a place of its own (in the sibling table or a bucket
+ * with room, or the last bucket, which splits) rather than only a replacement slot.
+ * False for known IDs and self. Lets a node skip checking strangers it would not keep. */
+bool kbr_table_has_room(const struct kbr_table *t, const struct nodeid *id);
+
 /* An RPC to id timed out. After max_fails consecutive failures the contact is removed and
  * the most recently seen replacement of its bucket (if any) takes its place.
  * Returns 1 if the contact was removed, 0 if only counted, -ENOENT if unknown. */

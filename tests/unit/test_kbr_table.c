@@ -676,7 +676,13 @@ random_run(const struct kbr_params *p, uint64_t seed)
 		const struct nodeid *id = &pool[rng(&seed) % POOL];
 		unsigned what = (unsigned)(rng(&seed) % 100);
 		bool was = kbr_table_find(t, id, &before) == 0;
+		bool room = kbr_table_has_room(t, id);
 		struct kbr_addr a = addr_n((unsigned)(rng(&seed) % 500));
+
+		/* a contact the table holds has no use for room; one without room is never
+		 * added (it can only become a replacement) */
+		if (was)
+			assert_false(room);
 
 		now += rng(&seed) % 400;
 		size = kbr_table_size(t);
@@ -693,6 +699,7 @@ random_run(const struct kbr_params *p, uint64_t seed)
 				assert_int_equal(after.fails, 0);
 				assert_int_equal(kbr_table_size(t), size);
 			} else if (r == KBR_TABLE_ADDED) {
+				assert_true(room);
 				assert_int_equal(kbr_table_find(t, id, &after), 0);
 				assert_int_equal(after.first_seen, now);
 				assert_true(kbr_table_size(t) == size + 1 || kbr_table_size(t) == size);
