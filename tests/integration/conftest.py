@@ -32,6 +32,11 @@ def keygen(bindir) -> str:
     return str(bindir / "p2pns-keygen")
 
 
+@pytest.fixture(scope="session")
+def sim(bindir) -> str:
+    return str(bindir / "p2pns-sim")
+
+
 # ---- p2pnsd processes ----------------------------------------------------------------------
 
 LISTEN_RE = re.compile(r"listening on (\S+):(\d+) node-id ([0-9a-f]{40})")

@@ -7,7 +7,6 @@
  * Answers are signed with the malicious node's own (valid) identity. */
 #include "tools/sim/sim.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 #include "kbr/wire.h"
@@ -24,44 +23,21 @@ reply(struct sim *s, uint32_t i, struct kbr_msg *m, const struct kbr_addr *to)
 		sim_send(s, i, to, buf, (size_t)n);
 }
 
-/* The up to max malicious nodes closest to target (other than self), closest first. They
- * surround the target's place in ID order: a window of 2 * max on each side holds them. */
+/* The up to max malicious nodes closest to target (other than self), closest first. */
 static unsigned
 closest_malicious(struct sim *s, uint32_t self, const struct nodeid *target,
     struct kbr_contact *out, unsigned max)
 {
-	size_t lo = 0, hi = s->nmalicious, a, b;
-	unsigned n = 0;
+	uint32_t idx[KBR_MAX_NODES];
+	unsigned n;
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (nodeid_cmp(&s->nodes[s->malicious_sorted[mid]].ident->id, target) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	a = lo > 2 * (size_t)max ? lo - 2 * (size_t)max : 0;
-	b = lo + 2 * (size_t)max < s->nmalicious ? lo + 2 * (size_t)max : s->nmalicious;
-	for (size_t j = a; j < b; j++) {
-		const struct sim_node *m = &s->nodes[s->malicious_sorted[j]];
-		unsigned pos;
-
-		if (m->index == self || !m->alive)
-			continue;
-		/* insertion into out, by distance to target */
-		for (pos = n; pos > 0 && kbr_distance_cmp(target, &m->ident->id,
-		    &out[pos - 1].id) < 0; pos--)
-			;
-		if (pos >= max)
-			continue;
-		if (n == max)
-			n--;
-		memmove(&out[pos + 1], &out[pos], (n - pos) * sizeof(out[0]));
-		memset(&out[pos], 0, sizeof(out[0]));
-		out[pos].id = m->ident->id;
-		out[pos].addr = m->addr;
-		n++;
+	if (max > KBR_MAX_NODES)
+		max = KBR_MAX_NODES;
+	n = sim_closest_of(s, s->malicious_sorted, s->nmalicious, target, self, idx, max);
+	for (unsigned j = 0; j < n; j++) {
+		memset(&out[j], 0, sizeof(out[j]));
+		out[j].id = s->nodes[idx[j]].ident->id;
+		out[j].addr = s->nodes[idx[j]].addr;
 	}
 	return n;
 }

@@ -60,8 +60,8 @@ cmp_by_id(const void *a, const void *b)
 
 /* Sorts node indices by node ID (qsort needs the node array: a file-static pointer that
  * only lives during the call). */
-static void
-sort_by_id(const struct sim *s, uint32_t *idx, size_t n)
+void
+sim_sort_by_id(const struct sim *s, uint32_t *idx, size_t n)
 {
 	sort_sim = s;
 	qsort(idx, n, sizeof(*idx), cmp_by_id);
@@ -100,6 +100,67 @@ depth_range(const struct nodeid *x, unsigned depth, struct nodeid *lo, struct no
 		lo->b[bit / 8] &= (uint8_t)~m;
 		hi->b[bit / 8] |= m;
 	}
+}
+
+/* The IDs whose first `len` bits are those of x: [lo, hi]. */
+static void
+prefix_range(const struct nodeid *x, unsigned len, struct nodeid *lo, struct nodeid *hi)
+{
+	*lo = *x;
+	*hi = *x;
+	for (unsigned bit = len; bit < NODEID_BITS; bit++) {
+		uint8_t m = (uint8_t)(0x80 >> (bit % 8));
+
+		lo->b[bit / 8] &= (uint8_t)~m;
+		hi->b[bit / 8] |= m;
+	}
+}
+
+static const struct nodeid *dist_target;
+static const struct sim *dist_sim;
+
+static int
+cmp_by_distance(const void *a, const void *b)
+{
+	return kbr_distance_cmp(dist_target, &dist_sim->nodes[*(const uint32_t *)a].ident->id,
+	    &dist_sim->nodes[*(const uint32_t *)b].ident->id);
+}
+
+/* Every node sharing a longer prefix with the target is closer than every node sharing a
+ * shorter one, and the nodes sharing at least `len` bits are a contiguous run of the
+ * sorted array. So: find the longest prefix whose run holds more than max nodes; every
+ * node of the next longer run is in the answer, and the rest are the closest of this run. */
+unsigned
+sim_closest_of(const struct sim *s, const uint32_t *sorted, size_t n,
+    const struct nodeid *target, uint32_t skip, uint32_t *out, unsigned max)
+{
+	size_t a = 0, b = n;
+	unsigned got = 0;
+	uint32_t *run;
+
+	for (unsigned len = NODEID_BITS; len-- > 0;) {
+		struct nodeid lo, hi;
+
+		prefix_range(target, len, &lo, &hi);
+		a = bound(s, sorted, n, &lo, false);
+		b = bound(s, sorted, n, &hi, true);
+		if (b - a > max + 1u)	/* room for skip */
+			break;
+	}
+	run = malloc((b - a) * sizeof(*run) + 1);
+	if (run == NULL)
+		return 0;
+	memcpy(run, sorted + a, (b - a) * sizeof(*run));
+	dist_target = target;
+	dist_sim = s;
+	qsort(run, b - a, sizeof(*run), cmp_by_distance);
+	dist_target = NULL;
+	dist_sim = NULL;
+	for (size_t j = 0; j < b - a && got < max; j++)
+		if (run[j] != skip && s->nodes[run[j]].alive)
+			out[got++] = run[j];
+	free(run);
+	return got;
 }
 
 /* Fills node x's table the way a long-lived overlay would have it: every node of the
@@ -175,7 +236,7 @@ sim_build_global(struct sim *s)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < s->n; i++)
 		sorted[i] = i;
-	sort_by_id(s, sorted, s->n);
+	sim_sort_by_id(s, sorted, s->n);
 	for (size_t pos = 0; pos < s->n; pos++)
 		fill_table(s, sorted, s->n, pos);
 	free(sorted);
@@ -209,6 +270,6 @@ sim_choose_malicious(struct sim *s)
 		s->nodes[perm[i]].malicious = true;
 	}
 	s->nmalicious = want;
-	sort_by_id(s, perm, want);
+	sim_sort_by_id(s, perm, want);
 	s->malicious_sorted = perm;
 }

@@ -134,13 +134,19 @@ static void
 print_json(FILE *f, const struct sim_options *o, const struct sim_result *r,
     const struct run_info *info)
 {
-	double ratio = r->lookups_counted ? (double)r->successes / r->lookups_counted : 0;
+	char ratio[32];
 
+	/* no counted lookup: no ratio, rather than a ratio of 0 */
+	if (r->lookups_counted > 0)
+		snprintf(ratio, sizeof(ratio), "%.4f", (double)r->successes / r->lookups_counted);
+	else
+		snprintf(ratio, sizeof(ratio), "null");
 	fprintf(f, "{\"nodes\":%u,\"k\":%u,\"s\":%u,\"d\":%u,\"alpha\":%u,\"c1\":%u,\"c2\":%u,"
 	    "\"build\":\"%s\",\"crypto\":\"%s\",\"malicious\":%.4f,\"attack\":\"%s\","
 	    "\"lookups\":%u,\"churn\":%.4f,\"seed\":%llu,\"latency_ms\":%u,\"loss\":%.4f,"
-	    "\"success_ratio\":%.4f,\"successes\":%u,\"lookups_counted\":%u,"
+	    "\"success_ratio\":%s,\"successes\":%u,\"lookups_counted\":%u,"
 	    "\"mean_hops\":%.3f,\"max_hops\":%u,\"msgs_per_lookup\":%.2f,"
+	    "\"mean_lookup_ms\":%.1f,\"max_lookup_ms\":%u,"
 	    "\"datagrams\":%llu,\"lost\":%llu,\"joined\":%u,\"left\":%u,\"sim_seconds\":%.3f,"
 	    "\"wall_s\":%.3f,\"peak_rss_kb\":%ld,\"bytes_per_node\":%.0f}\n",
 	    o->nodes, o->p.k, o->p.s, o->p.d, o->p.alpha, o->p.c1, o->p.c2,
@@ -148,6 +154,7 @@ print_json(FILE *f, const struct sim_options *o, const struct sim_result *r,
 	    o->malicious, sim_attack_name(o->attack), o->lookups, o->churn,
 	    (unsigned long long)o->seed, o->latency_ms, o->loss, ratio, r->successes,
 	    r->lookups_counted, r->mean_hops, r->max_hops, r->msgs_per_lookup,
+	    r->mean_lookup_ms, r->max_lookup_ms,
 	    (unsigned long long)r->datagrams, (unsigned long long)r->lost, r->joined, r->left,
 	    r->sim_seconds, info->wall_s, info->peak_rss_kb, info->bytes_per_node);
 	fflush(f);
@@ -191,7 +198,7 @@ plot(const char *png, const struct table_point *pts, size_t n, const unsigned *d
 	fprintf(g, "set title 'p2pns-sim: lookups under the \"%s\" attack, N = %u, k = %u, s = %u'\n",
 	    sim_attack_name(o->attack), o->nodes, o->p.k, o->p.s);
 	fprintf(g, "set xlabel 'fraction of malicious nodes'\nset ylabel 'successful lookups (%%)'\n");
-	fprintf(g, "set yrange [0:100]\nset grid\nset key bottom left\n");
+	fprintf(g, "set yrange [*:100.5]\nset grid\nset key bottom left\n");
 	for (unsigned j = 0; j < nd; j++) {
 		fprintf(g, "$d%u << EOD\n", ds[j]);
 		for (size_t i = 0; i < n; i++)
@@ -212,7 +219,7 @@ static int
 run_table(struct sim_options *o, const char *csv, const char *png, const unsigned *ds,
     unsigned nd, double fmax, double step)
 {
-	unsigned steps = (unsigned)(fmax / step + 0.5);
+	unsigned steps = (unsigned)(fmax / step + 1e-9);	/* never past fmax */
 	struct table_point *pts = calloc((size_t)nd * (steps + 1), sizeof(*pts));
 	size_t n = 0;
 	FILE *f;
@@ -223,6 +230,7 @@ run_table(struct sim_options *o, const char *csv, const char *png, const unsigne
 	f = fopen(csv, "w");
 	if (f == NULL) {
 		err = -errno;
+		fprintf(stderr, "p2pns-sim: %s: %s\n", csv, strerror(errno));
 		free(pts);
 		return err;
 	}
@@ -237,8 +245,10 @@ run_table(struct sim_options *o, const char *csv, const char *png, const unsigne
 			o->p.d = ds[j];
 			o->malicious = step * i;
 			err = run_once(o, &r, &info);
-			if (err != 0)
+			if (err != 0) {
+				fprintf(stderr, "p2pns-sim: the simulation failed (out of memory?)\n");
 				break;
+			}
 			print_json(stdout, o, &r, &info);
 			pt->d = ds[j];
 			pt->malicious = o->malicious;
@@ -248,17 +258,23 @@ run_table(struct sim_options *o, const char *csv, const char *png, const unsigne
 			pt->msgs = r.msgs_per_lookup;
 			pt->counted = r.lookups_counted;
 			pt->wall_s = info.wall_s;
-			fprintf(f, "%u,%.2f,%.4f,%.3f,%u,%.2f,%u,%.2f\n", pt->d, pt->malicious,
+			fprintf(f, "%u,%.4f,%.4f,%.3f,%u,%.2f,%u,%.2f\n", pt->d, pt->malicious,
 			    pt->ratio, pt->mean_hops, pt->max_hops, pt->msgs, pt->counted,
 			    pt->wall_s);
 			fflush(f);
 			n++;
 		}
 	}
-	if (fclose(f) != 0 && err == 0)
+	if (fclose(f) != 0 && err == 0) {
 		err = -errno;
-	if (err == 0 && png != NULL)
+		fprintf(stderr, "p2pns-sim: %s: %s\n", csv, strerror(errno));
+	}
+	if (err == 0 && png != NULL) {
 		err = plot(png, pts, n, ds, nd, o);
+		if (err != 0)
+			fprintf(stderr, "p2pns-sim: gnuplot could not draw %s (is gnuplot installed?)\n",
+			    png);
+	}
 	free(pts);
 	return err;
 }
@@ -388,9 +404,11 @@ main(int argc, char **argv)
 		case O_SEED: {
 			char *end;
 
+			if (*optarg < '0' || *optarg > '9')
+				goto bad;
 			errno = 0;
 			o.seed = strtoull(optarg, &end, 10);
-			if (errno != 0 || end == optarg || *end != '\0')
+			if (errno != 0 || *end != '\0')
 				goto bad;
 			break;
 		}
@@ -439,13 +457,8 @@ bad:
 		return EXIT_USAGE;
 	}
 	if (table != NULL) {
-		int err = run_table(&o, table, png, ds, nd, fmax, step);
-
-		if (err != 0) {
-			fprintf(stderr, "p2pns-sim: %s\n", strerror(-err));
-			return 1;
-		}
-		return 0;
+		/* run_table says what went wrong */
+		return run_table(&o, table, png, ds, nd, fmax, step) == 0 ? 0 : 1;
 	}
 
 	struct sim_result r;

@@ -52,6 +52,7 @@ struct sim_node {
 };
 
 struct sim_event;
+struct lookup_rec;
 
 struct sim_result {
 	unsigned lookups_counted;	/* lookups whose target stayed alive */
@@ -59,6 +60,8 @@ struct sim_result {
 	double mean_hops;		/* over successful lookups */
 	unsigned max_hops;
 	double msgs_per_lookup;		/* requests and replies the lookups sent */
+	double mean_lookup_ms;		/* simulated duration of successful lookups */
+	unsigned max_lookup_ms;
 	uint64_t datagrams;		/* all datagrams the network carried */
 	uint64_t lost;			/* of which lost (loss or dead receiver) */
 	unsigned joined, left;		/* churn */
@@ -83,6 +86,9 @@ struct sim {
 	uint64_t msgs_sum;
 	unsigned outstanding;		/* lookups started, not yet finished */
 	unsigned lookups_done;
+	struct lookup_rec *recs;	/* the lookup phase's records */
+	unsigned nrecs;
+	uint64_t lookup_ms_sum;		/* duration of successful lookups */
 };
 
 /* sim.c: the engine */
@@ -103,7 +109,14 @@ void sim_send(struct sim *s, uint32_t from, const struct kbr_addr *to, const uin
 /* Schedules fn(s, arg) at time t. */
 void sim_at(struct sim *s, uint64_t t, void (*fn)(struct sim *, uintptr_t), uintptr_t arg);
 
-/* build.c: overlays */
+/* build.c: overlays, and the exact closest nodes among a sorted set */
+/* Sorts node indices by node ID. */
+void sim_sort_by_id(const struct sim *s, uint32_t *idx, size_t n);
+/* The up to max nodes of sorted[0..n) closest to target (XOR), closest first, skipping
+ * the node `skip` and dead nodes; out receives node indices. Returns how many. */
+unsigned sim_closest_of(const struct sim *s, const uint32_t *sorted, size_t n,
+    const struct nodeid *target, uint32_t skip, uint32_t *out, unsigned max);
+
 int sim_build_global(struct sim *s);
 int sim_build_join(struct sim *s);
 void sim_choose_malicious(struct sim *s);

@@ -15,13 +15,9 @@ enum {
 struct lookup_rec {
 	struct sim *s;
 	uint32_t source, target;
+	uint64_t started_at;
 	bool started, done, counted, success;
 	unsigned hops;
-};
-
-struct workload {
-	struct lookup_rec *recs;
-	unsigned next;			/* next lookup to start */
 };
 
 static bool
@@ -60,12 +56,17 @@ lookup_done(void *arg, const struct nodeid *target, const struct kbr_contact *re
 	r->counted = true;
 	s->r.lookups_counted++;
 	if (n > 0 && nodeid_eq(&res[0].id, &s->nodes[r->target].ident->id)) {
+		uint64_t ms = s->now - r->started_at;
+
 		r->success = true;
 		r->hops = st->hops;
 		s->r.successes++;
 		s->hops_sum += st->hops;
 		if (st->hops > s->r.max_hops)
 			s->r.max_hops = st->hops;
+		s->lookup_ms_sum += ms;
+		if (ms > s->r.max_lookup_ms)
+			s->r.max_lookup_ms = (unsigned)ms;
 	}
 }
 
@@ -85,6 +86,7 @@ start_lookup(struct sim *s, uintptr_t arg)
 	r->s = s;
 	r->source = (uint32_t)src;
 	r->target = (uint32_t)dst;
+	r->started_at = s->now;
 	s->outstanding++;	/* before the start: the callback may run at once */
 	if (kbr_lookup_start(s->nodes[src].k, s->now, &s->nodes[dst].ident->id, lookup_done,
 	    r) != 0) {
@@ -104,6 +106,15 @@ churn_step(struct sim *s, uintptr_t arg)
 
 	(void)arg;
 	if (victim >= 0) {
+		/* its own lookups end with it, uncounted (kbr_free does not call back) */
+		for (unsigned j = 0; j < s->nrecs; j++) {
+			struct lookup_rec *r = &s->recs[j];
+
+			if (r->started && !r->done && r->source == (uint32_t)victim) {
+				r->done = true;
+				s->outstanding--;
+			}
+		}
 		sim_remove_node(s, (uint32_t)victim);
 		s->r.left++;
 	}
@@ -131,6 +142,8 @@ sim_run_lookups(struct sim *s)
 
 	if (recs == NULL)
 		return -1;
+	s->recs = recs;
+	s->nrecs = s->o.lookups;
 	s->attacking = true;
 	/* churn runs over the first half of the phase, so that maintenance has run before
 	 * the later lookups */
@@ -145,12 +158,16 @@ sim_run_lookups(struct sim *s)
 	    t += 1000)
 		sim_run_until(s, t + 1000);
 	s->attacking = false;
-	if (s->r.successes > 0)
+	if (s->r.successes > 0) {
 		s->r.mean_hops = (double)s->hops_sum / s->r.successes;
+		s->r.mean_lookup_ms = (double)s->lookup_ms_sum / s->r.successes;
+	}
 	if (s->lookups_done > 0)
 		s->r.msgs_per_lookup = (double)s->msgs_sum / s->lookups_done;
 	/* lookups still running keep a pointer into recs: the simulation ends here (their
 	 * nodes are freed without calling back) */
+	s->recs = NULL;
+	s->nrecs = 0;
 	free(recs);
 	return 0;
 }
