@@ -195,8 +195,9 @@ plot(const char *png, const struct table_point *pts, size_t n, const unsigned *d
 		return -errno;
 	fprintf(g, "set terminal pngcairo size 900,600 font 'sans,11'\n");
 	fprintf(g, "set output '%s'\n", png);
-	fprintf(g, "set title 'p2pns-sim: lookups under the \"%s\" attack, N = %u, k = %u, s = %u'\n",
-	    sim_attack_name(o->attack), o->nodes, o->p.k, o->p.s);
+	fprintf(g, "set title 'p2pns-sim: lookups under the \"%s\" attack, "
+	    "N = %u, k = %u, s = %u, alpha = %u, %u lookups a point'\n",
+	    sim_attack_name(o->attack), o->nodes, o->p.k, o->p.s, o->p.alpha, o->lookups);
 	fprintf(g, "set xlabel 'fraction of malicious nodes'\nset ylabel 'successful lookups (%%)'\n");
 	fprintf(g, "set yrange [*:100.5]\nset grid\nset key bottom left\n");
 	for (unsigned j = 0; j < nd; j++) {
