@@ -24,6 +24,7 @@ enum rpc_purpose {
 	RPC_STALE,		/* PING to a bucket's least recently seen entry */
 	RPC_USER_PING,		/* kbr_ping */
 	RPC_LOOKUP,		/* FIND_NODE for a lookup path */
+	RPC_APP,		/* an application request (kbr_app_request) */
 };
 
 enum lookup_purpose {
@@ -50,6 +51,10 @@ struct rpc {
 	struct nodeid target;		/* FIND_NODE */
 	unsigned path;
 	uint64_t lookup_gen;		/* which lookup (0: none) */
+	uint8_t *body;			/* RPC_APP: the request's body (for retries) */
+	uint16_t body_len;
+	kbr_app_cb cb;			/* RPC_APP */
+	void *cb_arg;
 };
 
 struct lookup_slot {
@@ -120,7 +125,10 @@ send_request(struct kbr *k, uint64_t now, struct rpc *r)
 	r->tries++;
 	m.type = r->req_type;
 	m.tid = r->tid;
-	if (r->req_type == KBR_FIND_NODE) {
+	if (r->purpose == RPC_APP) {
+		m.u.app.data = r->body;
+		m.u.app.len = r->body_len;
+	} else if (r->req_type == KBR_FIND_NODE) {
 		m.u.find.target = r->target;
 		m.u.find.count = (uint8_t)(k->p.k < KBR_MAX_NODES ? k->p.k : KBR_MAX_NODES);
 	}
@@ -172,14 +180,48 @@ rpc_start(struct kbr *k, uint64_t now, uint8_t purpose, uint8_t type,
 		r->target = *target;
 	r->lookup_gen = gen;
 	r->path = path;
-	send_request(k, now, r);
+	if (purpose != RPC_APP)
+		send_request(k, now, r);
 	return 0;
 }
 
+/* Takes RPC i out of the table; its body (if any) now belongs to the caller. */
 static void
 rpc_remove(struct kbr *k, size_t i)
 {
 	k->rpcs[i] = k->rpcs[--k->nrpcs];
+}
+
+int
+kbr_app_request(struct kbr *k, uint64_t now, const struct kbr_contact *to, uint8_t type,
+    const uint8_t *body, size_t len, kbr_app_cb cb, void *arg)
+{
+	struct rpc *r;
+	uint8_t *copy;
+	int err;
+
+	if (to == NULL || cb == NULL || type < KBR_APP_MIN || type > KBR_APP_MAX ||
+	    (type & 1) == 0 || len > KBR_MAX_APP_BODY || (body == NULL && len > 0) ||
+	    nodeid_eq(&to->id, &k->self->id))
+		return -EINVAL;
+	copy = malloc(len ? len : 1);
+	if (copy == NULL)
+		return -ENOMEM;
+	if (len > 0)
+		memcpy(copy, body, len);
+	err = rpc_start(k, now, RPC_APP, type, &to->addr, &to->id, NULL, 0, 0);
+	if (err != 0) {
+		free(copy);
+		return err;
+	}
+	r = &k->rpcs[k->nrpcs - 1];
+	r->body = copy;
+	r->body_len = (uint16_t)len;
+	r->cb = cb;
+	r->cb_arg = arg;
+	k->stats.app_requests_out++;
+	send_request(k, now, r);
+	return 0;
 }
 
 /* ---- lookups ---- */
@@ -338,10 +380,30 @@ handle_request(struct kbr *k, uint64_t now, const struct kbr_msg *m, const struc
 		    reply.u.nodes.nodes, want);
 		break;
 	}
-	default:
-		return;		/* DHT messages: not handled by this layer yet */
+	default: {
+		/* an application request: the layer above answers it */
+		uint8_t answer[KBR_MAX_APP_BODY];
+		size_t alen = sizeof(answer);
+		struct kbr_contact c;
+
+		memset(&c, 0, sizeof(c));
+		c.id = m->sender;
+		c.addr = *from;
+		k->stats.app_requests_in++;
+		reply.type = 0;
+		if (k->io.app_request != NULL)
+			reply.type = k->io.app_request(k->io.arg, now, &c, m->type, m->u.app.data,
+			    m->u.app.len, answer, &alen);
+		if (reply.type == m->type + 1 && alen <= sizeof(answer)) {
+			reply.u.app.data = answer;
+			reply.u.app.len = alen;
+			send_msg(k, now, &reply, from);
+		}
+		goto admit;
+	}
 	}
 	send_msg(k, now, &reply, from);
+admit:
 
 	/* Known contacts are refreshed (and follow a new address); a stranger that would get
 	 * a place in the table must first answer a PING of ours. */
@@ -388,6 +450,7 @@ handle_reply(struct kbr *k, uint64_t now, const struct kbr_msg *m, const struct 
 	r = k->rpcs[i];
 	if ((r.req_type == KBR_PING && m->type != KBR_PONG) ||
 	    (r.req_type == KBR_FIND_NODE && m->type != KBR_NODES) ||
+	    (r.purpose == RPC_APP && m->type != r.req_type + 1) ||
 	    (r.id_known && !nodeid_eq(&r.id, &m->sender)) ||
 	    (!r.id_known && !kbr_addr_eq(&r.to, from))) {
 		k->stats.dropped_unsolicited++;
@@ -396,6 +459,16 @@ handle_reply(struct kbr *k, uint64_t now, const struct kbr_msg *m, const struct 
 	rpc_remove(k, i);	/* a reply is accepted once: replays find no RPC */
 
 	table_seen(k, now, &m->sender, from);
+	if (r.purpose == RPC_APP) {
+		struct kbr_contact c;
+
+		memset(&c, 0, sizeof(c));
+		c.id = m->sender;
+		c.addr = *from;
+		r.cb(r.cb_arg, 0, &c, m->type, m->u.app.data, m->u.app.len);
+		free(r.body);
+		return;
+	}
 	if (m->type == KBR_PONG) {
 		k->observed = m->u.observed;
 		if (r.purpose == RPC_BOOTSTRAP && !k->joined) {
@@ -416,9 +489,16 @@ handle_reply(struct kbr *k, uint64_t now, const struct kbr_msg *m, const struct 
 }
 
 static bool
+is_app(uint8_t type)
+{
+	return type >= KBR_APP_MIN && type <= KBR_APP_MAX;
+}
+
+/* Requests: PING, FIND_NODE and the odd application types; answers are the rest. */
+static bool
 is_request(uint8_t type)
 {
-	return type == KBR_PING || type == KBR_FIND_NODE;
+	return type == KBR_PING || type == KBR_FIND_NODE || (is_app(type) && (type & 1));
 }
 
 void
@@ -439,8 +519,7 @@ kbr_input(struct kbr *k, uint64_t now, const uint8_t *buf, size_t len,
 		k->stats.dropped_version++;
 		return;
 	}
-	if (err != 0 || (m.type != KBR_PING && m.type != KBR_PONG && m.type != KBR_FIND_NODE &&
-	    m.type != KBR_NODES)) {
+	if (err != 0) {
 		k->stats.dropped_malformed++;
 		return;
 	}
@@ -507,6 +586,17 @@ rpc_failed(struct kbr *k, uint64_t now, const struct rpc *r)
 		if (r->id_known)
 			(void)kbr_table_failed(k->table, &r->id, k->p.max_fails);
 		break;
+	case RPC_APP: {
+		struct kbr_contact c;
+
+		(void)kbr_table_failed(k->table, &r->id, k->p.max_fails);
+		memset(&c, 0, sizeof(c));
+		c.id = r->id;
+		c.addr = r->to;
+		r->cb(r->cb_arg, -ETIMEDOUT, &c, 0, NULL, 0);
+		free(r->body);
+		break;
+	}
 	default:
 		break;
 	}
@@ -604,6 +694,8 @@ kbr_free(struct kbr *k)
 	for (size_t i = 0; i < KBR_MAX_LOOKUPS; i++)
 		kbr_lookup_free(k->lookups[i].l);
 	kbr_table_free(k->table);
+	for (size_t i = 0; i < k->nrpcs; i++)
+		free(k->rpcs[i].body);
 	free(k->rpcs);
 	kbr_replay_free(&k->replay);
 	kbr_ratelimit_free(&k->rate);

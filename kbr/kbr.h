@@ -27,7 +27,18 @@ struct kbr_io {
 	void (*send)(void *arg, const struct kbr_addr *to, const uint8_t *buf, size_t len);
 	/* Fills buf with len unpredictable bytes. */
 	void (*random)(void *arg, void *buf, size_t len);
+	/* An application request (odd type in KBR_APP_MIN..KBR_APP_MAX) arrived and passed
+	 * every check; from is its verified sender. Writes the answer's body into answer
+	 * (room for *answer_len bytes, updated to the length used) and returns the answer's
+	 * type (the request's type + 1), or 0 to send no answer. May be NULL: no answers. */
+	uint8_t (*app_request)(void *arg, uint64_t now, const struct kbr_contact *from,
+	    uint8_t type, const uint8_t *body, size_t len, uint8_t *answer, size_t *answer_len);
 };
+
+/* The answer to kbr_app_request: status 0 with the answer (from the node asked), or
+ * -ETIMEDOUT after the retries (from, body NULL). */
+typedef void (*kbr_app_cb)(void *arg, int status, const struct kbr_contact *from,
+    uint8_t type, const uint8_t *body, size_t len);
 
 /* Lookup completion: the up to s closest nodes that answered, closest first (n may be 0),
  * and the lookup's statistics (hops to the closest, RPCs, replies, failures). */
@@ -46,6 +57,7 @@ struct kbr_stats {
 	    dropped_puzzle, dropped_replay, dropped_signature, dropped_unsolicited;
 	uint64_t lookups_started, lookups_done;
 	uint64_t rpcs_timed_out;
+	uint64_t app_requests_in, app_requests_out;
 };
 
 /* self is borrowed and must outlive the node. Returns NULL for bad parameters or
@@ -78,6 +90,13 @@ int kbr_lookup_start(struct kbr *k, uint64_t now, const struct nodeid *target,
  * network must never call it. Returns a kbr_table_update result or a negative errno. */
 int kbr_add_contact(struct kbr *k, uint64_t now, const struct nodeid *id,
     const struct kbr_addr *addr);
+
+/* Sends an application request (odd type in KBR_APP_MIN..KBR_APP_MAX, body of at most
+ * KBR_MAX_APP_BODY bytes) to a node, with the same timeouts, retries and checks as the
+ * KBR's own RPCs; cb is called exactly once, from kbr_input or kbr_tick (never from this
+ * call). Returns 0, -EINVAL, -EBUSY or -ENOMEM (then cb is not called). */
+int kbr_app_request(struct kbr *k, uint64_t now, const struct kbr_contact *to, uint8_t type,
+    const uint8_t *body, size_t len, kbr_app_cb cb, void *arg);
 
 /* PINGs addr; if it answers, it enters the table. Returns 0 or -EBUSY/-ENOMEM. */
 int kbr_ping(struct kbr *k, uint64_t now, const struct kbr_addr *addr);

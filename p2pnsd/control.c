@@ -420,11 +420,12 @@ cmd_stats(struct ctl_conn *conn)
 	    "\"dropped_version\":%llu,\"dropped_rate\":%llu,\"dropped_time\":%llu,"
 	    "\"dropped_puzzle\":%llu,\"dropped_replay\":%llu,\"dropped_signature\":%llu,"
 	    "\"dropped_unsolicited\":%llu,\"lookups_started\":%llu,\"lookups_done\":%llu,"
-	    "\"rpcs_timed_out\":%llu,",
+	    "\"rpcs_timed_out\":%llu,\"app_requests_in\":%llu,\"app_requests_out\":%llu,",
 	    U(ks.rx), U(ks.tx), U(ks.dropped_malformed), U(ks.dropped_version),
 	    U(ks.dropped_rate), U(ks.dropped_time), U(ks.dropped_puzzle), U(ks.dropped_replay),
 	    U(ks.dropped_signature), U(ks.dropped_unsolicited), U(ks.lookups_started),
-	    U(ks.lookups_done), U(ks.rpcs_timed_out));
+	    U(ks.lookups_done), U(ks.rpcs_timed_out), U(ks.app_requests_in),
+	    U(ks.app_requests_out));
 	jb_printf(&b, "\"udp_rx\":%llu,\"udp_rx_truncated\":%llu,\"udp_rx_errors\":%llu,"
 	    "\"udp_tx\":%llu,\"udp_tx_dropped\":%llu,\"udp_tx_errors\":%llu,"
 	    "\"udp_tx_no_socket\":%llu,",

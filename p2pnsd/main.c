@@ -481,7 +481,7 @@ static int
 daemon_start(struct p2pnsd *d, const struct options *o)
 {
 	struct timeval save_tv = {SAVE_INTERVAL_S, 0};
-	struct kbr_io io;
+	struct kbr_io io = {0};
 	struct kbr_addr bound[UDP_MAX_SOCKETS];
 	char hex[NODEID_HEX_LEN + 1], idpath[PATH_MAX], s[KBR_ADDR_STRLEN];
 	size_t nbound;

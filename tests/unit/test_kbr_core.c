@@ -111,7 +111,7 @@ setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct kbr_params p;
-	struct kbr_io io;
+	struct kbr_io io = {0};
 
 	f->w.sent = calloc(MAX_SENT, sizeof(*f->w.sent));
 	f->w.rng = 42;
@@ -474,6 +474,181 @@ rate_limited(void **state)
 	assert_int_equal(stats(f).dropped_rate, 1000 - 2 * 200);
 }
 
+/* ---- application messages (the DHT's) ---- */
+
+struct app_answer {
+	int calls, status;
+	uint8_t type;
+	char body[64];
+};
+
+static void
+on_app_answer(void *arg, int status, const struct kbr_contact *from, uint8_t type,
+    const uint8_t *body, size_t len)
+{
+	struct app_answer *a = arg;
+
+	assert_non_null(from);
+	a->calls++;
+	a->status = status;
+	a->type = type;
+	assert_true(len < sizeof(a->body));
+	if (len > 0)
+		memcpy(a->body, body, len);
+	a->body[len] = '\0';
+}
+
+/* Answers type t with type t + 1 and the body reversed; type 9 gets no answer. */
+static uint8_t
+reverse_app(void *arg, uint64_t now, const struct kbr_contact *from, uint8_t type,
+    const uint8_t *body, size_t len, uint8_t *answer, size_t *answer_len)
+{
+	(void)arg;
+	(void)now;
+	(void)from;
+	if (type == 9 || len > *answer_len)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		answer[i] = body[len - 1 - i];
+	*answer_len = len;
+	return (uint8_t)(type + 1);
+}
+
+static size_t
+make_app(const struct identity *from, uint8_t type, uint64_t tid, uint64_t ts, const char *body,
+    uint8_t *buf)
+{
+	struct kbr_msg m;
+	int n;
+
+	memset(&m, 0, sizeof(m));
+	m.type = type;
+	m.tid = tid;
+	m.timestamp = ts;
+	m.u.app.data = (const uint8_t *)body;
+	m.u.app.len = strlen(body);
+	n = kbr_wire_encode(&m, from, buf, KBR_MAX_DATAGRAM);
+	assert_true(n > 0);
+	return (size_t)n;
+}
+
+static void
+app_requests_answered_and_timed_out(void **state)
+{
+	struct fixture *f = *state;
+	struct kbr_contact peer;
+	struct app_answer a = {0}, late = {0};
+	struct kbr_msg req;
+	uint8_t buf[KBR_MAX_DATAGRAM];
+	size_t n;
+
+	memset(&peer, 0, sizeof(peer));
+	peer.id = f->peer->id;
+	peer.addr = f->peer_addr;
+	/* bad arguments: even type, out of range, to self, no callback */
+	assert_int_equal(kbr_app_request(f->k, T0, &peer, 6, NULL, 0, on_app_answer, &a), -EINVAL);
+	assert_int_equal(kbr_app_request(f->k, T0, &peer, 17, NULL, 0, on_app_answer, &a), -EINVAL);
+	assert_int_equal(kbr_app_request(f->k, T0, &peer, 5, NULL, 0, NULL, &a), -EINVAL);
+	struct kbr_contact me = peer;
+	me.id = f->self->id;
+	assert_int_equal(kbr_app_request(f->k, T0, &me, 5, NULL, 0, on_app_answer, &a), -EINVAL);
+	assert_int_equal(f->w.nsent, 0);
+
+	/* a request goes out signed, with its body; the answer comes back to the callback */
+	assert_int_equal(kbr_app_request(f->k, T0, &peer, 5, (const uint8_t *)"store", 5,
+	    on_app_answer, &a), 0);
+	assert_int_equal(a.calls, 0);
+	sent_msg(f, 0, &req);
+	assert_int_equal(req.type, 5);
+	assert_int_equal(req.u.app.len, 5);
+	assert_memory_equal(req.u.app.data, "store", 5);
+	/* an answer of the wrong type, or from another node, is not it */
+	n = make_app(f->peer, 8, req.tid, T0 + 1, "nope", buf);
+	kbr_input(f->k, T0 + 1, buf, n, &f->peer_addr);
+	struct identity *other = ident_from(9, 4);
+	n = make_app(other, 6, req.tid, T0 + 1, "nope", buf);
+	kbr_input(f->k, T0 + 1, buf, n, &f->peer_addr);
+	assert_int_equal(a.calls, 0);
+	assert_int_equal(stats(f).dropped_unsolicited, 2);
+	n = make_app(f->peer, 6, req.tid, T0 + 2, "erots", buf);
+	kbr_input(f->k, T0 + 2, buf, n, &f->peer_addr);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(a.status, 0);
+	assert_int_equal(a.type, 6);
+	assert_string_equal(a.body, "erots");
+	/* the same answer again is a replay of an answer: nothing */
+	kbr_input(f->k, T0 + 3, buf, n, &f->peer_addr);
+	assert_int_equal(a.calls, 1);
+
+	/* no answer: one retry with the same body, then -ETIMEDOUT, exactly once */
+	size_t before = f->w.nsent;
+	assert_int_equal(kbr_app_request(f->k, T0 + 10, &peer, 7, (const uint8_t *)"get", 3,
+	    on_app_answer, &late), 0);
+	kbr_tick(f->k, T0 + 1010);
+	assert_int_equal(f->w.nsent, before + 2);
+	sent_msg(f, before + 1, &req);
+	assert_int_equal(req.type, 7);
+	assert_memory_equal(req.u.app.data, "get", 3);
+	assert_int_equal(late.calls, 0);
+	kbr_tick(f->k, T0 + 2010);
+	kbr_tick(f->k, T0 + 5000);
+	assert_int_equal(late.calls, 1);
+	assert_int_equal(late.status, -ETIMEDOUT);
+	identity_free(other);
+}
+
+static void
+app_requests_served_by_the_layer_above(void **state)
+{
+	struct fixture *f = *state;
+	struct kbr_params p;
+	struct kbr_io io = {.arg = &f->w, .send = w_send, .random = w_random,
+	    .app_request = reverse_app};
+	struct kbr *k;
+	struct kbr_msg m;
+	uint8_t buf[KBR_MAX_DATAGRAM];
+	size_t n;
+
+	params(&p);
+	k = kbr_new(&p, f->self, &io);
+	assert_non_null(k);
+	n = make_app(f->peer, 5, 42, T0, "hello", buf);
+	kbr_input(k, T0, buf, n, &f->peer_addr);
+	sent_msg(f, 0, &m);
+	assert_int_equal(m.type, 6);
+	assert_int_equal(m.tid, 42);
+	assert_int_equal(m.u.app.len, 5);
+	assert_memory_equal(m.u.app.data, "olleh", 5);
+	assert_true(kbr_addr_eq(&f->w.sent[0].to, &f->peer_addr));
+	/* replayed: dropped before the layer above sees it */
+	size_t before = f->w.nsent;
+	kbr_input(k, T0 + 5, buf, n, &f->peer_addr);
+	assert_int_equal(f->w.nsent, before);
+	/* a type the layer does not answer, and an unsolicited answer type */
+	n = make_app(f->peer, 9, 43, T0, "x", buf);
+	kbr_input(k, T0, buf, n, &f->peer_addr);
+	n = make_app(f->peer, 6, 44, T0, "x", buf);
+	kbr_input(k, T0, buf, n, &f->peer_addr);
+	for (size_t i = before; i < f->w.nsent; i++) {
+		sent_msg(f, i, &m);
+		assert_int_not_equal(m.type, 10);
+		assert_int_not_equal(m.type, 7);
+	}
+	struct kbr_stats st;
+	kbr_get_stats(k, &st);
+	assert_int_equal(st.app_requests_in, 2);
+	assert_int_equal(st.dropped_unsolicited, 1);
+	/* the node without a layer above answers nothing */
+	n = make_app(f->peer, 5, 45, T0, "hello", buf);
+	before = f->w.nsent;
+	kbr_input(f->k, T0, buf, n, &f->peer_addr);
+	for (size_t i = before; i < f->w.nsent; i++) {
+		sent_msg(f, i, &m);
+		assert_int_not_equal(m.type, 6);
+	}
+	kbr_free(k);
+}
+
 /* ---- a small overlay in memory ---- */
 
 struct packet {
@@ -594,7 +769,7 @@ overlay_lookups_find_every_node(void **state)
 	net->queue = calloc(net->qcap, sizeof(*net->queue));
 	net->now = T0;
 	for (unsigned i = 0; i < net->n; i++) {
-		struct kbr_io io;
+		struct kbr_io io = {0};
 
 		nio[i].net = net;
 		nio[i].index = i;
@@ -693,6 +868,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(unsolicited_replies_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(timeouts_and_retries, setup, teardown),
 		cmocka_unit_test_setup_teardown(rate_limited, setup, teardown),
+		cmocka_unit_test_setup_teardown(app_requests_answered_and_timed_out, setup, teardown),
+		cmocka_unit_test_setup_teardown(app_requests_served_by_the_layer_above, setup,
+		    teardown),
 		cmocka_unit_test(overlay_lookups_find_every_node),
 	};
 

@@ -208,7 +208,7 @@ sim_add_node(struct sim *s)
 {
 	struct sim_node *nd;
 	struct node_io *io;
-	struct kbr_io kio;
+	struct kbr_io kio = {0};
 	uint32_t i = s->n;
 
 	if (s->n == s->cap)
