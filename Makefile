@@ -44,11 +44,11 @@ P2P_CFLAGS = -std=c11 $(WARNINGS) $(CFLAGS) $(SANFLAGS) -pthread -MMD -MP
 P2P_LDFLAGS = $(SANFLAGS) -pthread $(LDFLAGS)
 
 # Layers, lowest first; a library may use those before it.
-LAYERS := common puzzle kbr
+LAYERS := common puzzle kbr dht
 LAYER_LIBS := $(foreach l,$(LAYERS),$(B)/lib$(l).a)
 # Linked in reverse order so that each library finds the ones below it.
 CORE_LIBS := $(foreach l,$(shell printf '%s\n' $(LAYERS) | tac),$(B)/lib$(l).a)
-SYS_LIBS := -lcrypto
+SYS_LIBS := -llmdb -lcrypto
 
 define layer_rules
 $(1)_OBJ := $$(patsubst %.c,$$(B)/%.o,$$(wildcard $(1)/*.c))
