@@ -87,6 +87,7 @@ struct kbr {
 
 	struct kbr_addr observed;
 	struct kbr_stats stats;
+	uint64_t now;			/* of the running (or last) call */
 };
 
 /* ---- sending ---- */
@@ -200,6 +201,7 @@ kbr_app_request(struct kbr *k, uint64_t now, const struct kbr_contact *to, uint8
 	uint8_t *copy;
 	int err;
 
+	k->now = now;
 	if (to == NULL || cb == NULL || type < KBR_APP_MIN || type > KBR_APP_MAX ||
 	    (type & 1) == 0 || len > KBR_MAX_APP_BODY || (body == NULL && len > 0) ||
 	    nodeid_eq(&to->id, &k->self->id))
@@ -316,6 +318,7 @@ int
 kbr_lookup_start(struct kbr *k, uint64_t now, const struct nodeid *target, kbr_lookup_cb cb,
     void *arg)
 {
+	k->now = now;
 	return lookup_begin(k, now, target, LOOKUP_USER, cb, arg);
 }
 
@@ -509,6 +512,8 @@ kbr_input(struct kbr *k, uint64_t now, const uint8_t *buf, size_t len,
 	uint64_t key = 0;
 	int err;
 
+	k->now = now;
+
 	k->stats.rx++;
 	if (from == NULL || (from->family != KBR_AF_INET && from->family != KBR_AF_INET6)) {
 		k->stats.dropped_malformed++;
@@ -630,6 +635,8 @@ kbr_tick(struct kbr *k, uint64_t now)
 {
 	uint64_t next;
 
+	k->now = now;
+
 	for (size_t i = 0; i < k->nrpcs;) {
 		struct rpc *r = &k->rpcs[i];
 
@@ -705,6 +712,7 @@ kbr_free(struct kbr *k)
 int
 kbr_bootstrap(struct kbr *k, uint64_t now, const struct kbr_addr *addr)
 {
+	k->now = now;
 	if (addr == NULL || (addr->family != KBR_AF_INET && addr->family != KBR_AF_INET6))
 		return -EINVAL;
 	if (k->nbootstrap < MAX_BOOTSTRAP) {
@@ -728,9 +736,16 @@ kbr_add_contact(struct kbr *k, uint64_t now, const struct nodeid *id,
 int
 kbr_ping(struct kbr *k, uint64_t now, const struct kbr_addr *addr)
 {
+	k->now = now;
 	if (addr == NULL || (addr->family != KBR_AF_INET && addr->family != KBR_AF_INET6))
 		return -EINVAL;
 	return rpc_start(k, now, RPC_USER_PING, KBR_PING, addr, NULL, NULL, 0, 0);
+}
+
+uint64_t
+kbr_now(const struct kbr *k)
+{
+	return k->now;
 }
 
 const struct kbr_table *

@@ -101,6 +101,10 @@ int kbr_app_request(struct kbr *k, uint64_t now, const struct kbr_contact *to, u
 /* PINGs addr; if it answers, it enters the table. Returns 0 or -EBUSY/-ENOMEM. */
 int kbr_ping(struct kbr *k, uint64_t now, const struct kbr_addr *addr);
 
+/* The time given to the kbr_* call that is running (inside a callback: the time of the
+ * input or tick that caused it), or of the last one. */
+uint64_t kbr_now(const struct kbr *k);
+
 const struct kbr_table *kbr_get_table(const struct kbr *k);
 const struct nodeid *kbr_self_id(const struct kbr *k);
 void kbr_get_stats(const struct kbr *k, struct kbr_stats *st);
