@@ -1,0 +1,797 @@
+/* The DHT node: puts and gets over KBR lookups and application messages, the replica side of
+ * STORE and FIND_VALUE with chunked transfers, majority decisions and read repair.
+ *
+ * Timers (dht_tick): record expiry every DHT_EXPIRE_MS; incoming transfers that did not
+ * finish within DHT_TRANSFER_MS are dropped. Retries and timeouts of single requests are
+ * the KBR's. */
+#include "dht/dht.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dht/msg.h"
+
+enum op_kind {
+	OP_PUT = 1,
+	OP_GET,
+};
+
+enum target_state {
+	T_PENDING = 0,
+	T_DONE,
+	T_FAILED,
+};
+
+enum {
+	GET_RESTARTS = 2,		/* a VALUE stream that changed under us is read again */
+};
+
+struct op;
+
+/* One replica of an operation. */
+struct target {
+	struct op *op;
+	struct kbr_contact c;
+	bool self;
+	uint8_t state;			/* enum target_state */
+	uint8_t status;			/* put: the STORE answer's status */
+	uint16_t offset;		/* put: next chunk to send */
+	/* get: the VALUE stream being read */
+	uint8_t *stream;
+	uint32_t total, got, version;
+	unsigned restarts;
+	struct dht_record *recs;
+	size_t nrecs;
+};
+
+struct op {
+	struct dht *d;
+	struct op *prev, *next;
+	uint8_t kind;			/* enum op_kind */
+	struct nodeid key;
+	uint8_t enc[DHT_REC_MAX];	/* put: the record's encoding */
+	uint16_t enc_len;
+	struct dht_record rec;		/* put */
+	uint32_t transfer;
+	struct target t[DHT_MAX_R];
+	unsigned nt, pending;
+	dht_put_cb put_cb;
+	dht_get_cb get_cb;
+	void *arg;
+};
+
+/* A read-repair STORE: one record to one replica, on its own. */
+struct repair {
+	struct dht *d;
+	struct repair *prev, *next;
+	struct kbr_contact to;
+	uint8_t enc[DHT_REC_MAX];
+	uint16_t len, offset;
+	uint32_t transfer;
+};
+
+/* A multi-chunk STORE coming in. */
+struct transfer_in {
+	struct nodeid from;
+	uint32_t id;
+	uint64_t started;
+	uint16_t total, got;
+	bool used;
+	uint8_t buf[DHT_REC_MAX];
+};
+
+struct dht {
+	struct kbr *k;
+	struct dht_replica *rep;
+	struct dht_params p;
+	struct op *ops;
+	unsigned nops;
+	struct repair *repairs;
+	unsigned nrepairs;
+	struct transfer_in *in;		/* DHT_MAX_TRANSFERS, allocated on first use */
+	uint32_t next_transfer;
+	uint64_t next_expire;
+	struct dht_stats st;
+};
+
+/* ---- sending a record in chunks (puts and repairs) ---- */
+
+static int
+send_chunk(struct dht *d, const struct kbr_contact *to, uint32_t transfer, const uint8_t *enc,
+    uint16_t len, uint16_t offset, kbr_app_cb cb, void *arg)
+{
+	uint8_t body[KBR_MAX_APP_BODY];
+	struct dht_store_msg m;
+	int n;
+
+	m.transfer = transfer;
+	m.total = len;
+	m.offset = offset;
+	m.chunk = enc + offset;
+	m.len = len - offset < DHT_STORE_CHUNK ? (size_t)(len - offset) : DHT_STORE_CHUNK;
+	n = dht_msg_store_encode(&m, body, sizeof(body));
+	if (n < 0)
+		return n;
+	return kbr_app_request(d->k, kbr_now(d->k), to, DHT_STORE, body, (size_t)n, cb, arg);
+}
+
+/* Reads a STORE answer: 1 = send the chunk at *next, 0 = final (*status), -1 = bad. */
+static int
+store_answer(const uint8_t *body, size_t len, uint32_t transfer, uint8_t *status,
+    uint16_t *next)
+{
+	struct dht_store_answer a;
+
+	if (dht_msg_store_answer_decode(&a, body, len) != 0 || a.transfer != transfer)
+		return -1;
+	if (a.status == DHT_STORE_PART) {
+		*next = a.next;
+		return 1;
+	}
+	*status = a.status;
+	return 0;
+}
+
+/* ---- operations ---- */
+
+static void
+op_unlink_free(struct op *op)
+{
+	struct dht *d = op->d;
+
+	if (op->prev != NULL)
+		op->prev->next = op->next;
+	else
+		d->ops = op->next;
+	if (op->next != NULL)
+		op->next->prev = op->prev;
+	d->nops--;
+	for (unsigned i = 0; i < op->nt; i++) {
+		free(op->t[i].stream);
+		free(op->t[i].recs);
+	}
+	free(op);
+}
+
+static struct op *
+op_new(struct dht *d, uint8_t kind, const struct nodeid *key)
+{
+	struct op *op;
+
+	if (d->nops >= DHT_MAX_OPS)
+		return NULL;
+	op = calloc(1, sizeof(*op));
+	if (op == NULL)
+		return NULL;
+	op->d = d;
+	op->kind = kind;
+	op->key = *key;
+	op->next = d->ops;
+	if (d->ops != NULL)
+		d->ops->prev = op;
+	d->ops = op;
+	d->nops++;
+	return op;
+}
+
+static void put_finish(struct op *op);
+static void get_finish(struct op *op);
+
+static void
+target_done(struct target *t, uint8_t state)
+{
+	struct op *op = t->op;
+
+	if (t->state != T_PENDING)
+		return;
+	t->state = state;
+	if (--op->pending > 0)
+		return;
+	if (op->kind == OP_PUT)
+		put_finish(op);
+	else
+		get_finish(op);
+}
+
+/* ---- put ---- */
+
+static void
+put_answer(void *arg, int status, const struct kbr_contact *from, uint8_t type,
+    const uint8_t *body, size_t len)
+{
+	struct target *t = arg;
+	struct op *op = t->op;
+	uint16_t next = 0;
+	int r;
+
+	(void)from;
+	if (status != 0 || type != DHT_STORE_ANSWER) {
+		target_done(t, T_FAILED);
+		return;
+	}
+	r = store_answer(body, len, op->transfer, &t->status, &next);
+	if (r < 0 || (r == 1 && (next <= t->offset || next >= op->enc_len))) {
+		target_done(t, T_FAILED);
+		return;
+	}
+	if (r == 0) {
+		target_done(t, T_DONE);
+		return;
+	}
+	t->offset = next;
+	if (send_chunk(op->d, &t->c, op->transfer, op->enc, op->enc_len, t->offset, put_answer,
+	    t) != 0)
+		target_done(t, T_FAILED);
+}
+
+static void
+put_finish(struct op *op)
+{
+	unsigned stored = 0, counts[DHT_ERR_INTERNAL + 1] = {0};
+	enum dht_reason refused = DHT_OK;
+	dht_put_cb cb = op->put_cb;
+	void *arg = op->arg;
+	unsigned asked = op->nt;
+
+	for (unsigned i = 0; i < op->nt; i++) {
+		if (op->t[i].state != T_DONE)
+			continue;
+		if (op->t[i].status == DHT_OK)
+			stored++;
+		else if (op->t[i].status <= DHT_ERR_INTERNAL)
+			counts[op->t[i].status]++;
+	}
+	for (unsigned why = 1; why <= DHT_ERR_INTERNAL; why++)
+		if (counts[why] > counts[refused])
+			refused = (enum dht_reason)why;
+	if (2 * stored > asked)
+		op->d->st.puts_ok++;
+	op_unlink_free(op);
+	cb(arg, 2 * stored > asked ? 0 : -EIO, stored, asked, refused);
+}
+
+/* The r nodes closest to the key among the lookup's result and this node. */
+static void
+choose_targets(struct op *op, const struct kbr_contact *res, size_t n)
+{
+	struct dht *d = op->d;
+	const struct nodeid *self = kbr_self_id(d->k);
+	bool self_placed = false;
+	size_t i = 0;
+
+	op->nt = 0;
+	while (op->nt < d->p.r && (i < n || !self_placed)) {
+		struct target *t = &op->t[op->nt];
+
+		memset(t, 0, sizeof(*t));
+		t->op = op;
+		if (!self_placed && (i == n || kbr_distance_cmp(&op->key, self, &res[i].id) < 0)) {
+			t->self = true;
+			t->c.id = *self;
+			self_placed = true;
+		} else {
+			t->c = res[i++];
+		}
+		op->nt++;
+	}
+	op->pending = op->nt;
+}
+
+static void
+put_lookup_done(void *arg, const struct nodeid *target, const struct kbr_contact *res, size_t n,
+    const struct kbr_lookup_stats *st)
+{
+	struct op *op = arg;
+	struct dht *d = op->d;
+
+	(void)target;
+	(void)st;
+	choose_targets(op, res, n);
+	/* remote targets first: the local store may finish the operation */
+	for (unsigned i = 0; i < op->nt; i++) {
+		struct target *t = &op->t[i];
+
+		if (t->self)
+			continue;
+		if (send_chunk(d, &t->c, op->transfer, op->enc, op->enc_len, 0, put_answer, t) != 0)
+			target_done(t, T_FAILED);
+	}
+	for (unsigned i = 0; i < op->nt; i++) {
+		struct target *t = &op->t[i];
+
+		if (!t->self)
+			continue;
+		t->status = (uint8_t)dht_replica_store(d->rep, kbr_now(d->k), &t->c.id, &op->rec);
+		target_done(t, T_DONE);
+		break;
+	}
+}
+
+int
+dht_put(struct dht *d, uint64_t now, const struct dht_record *r, dht_put_cb cb, void *arg)
+{
+	struct op *op;
+	int n, err;
+
+	if (r == NULL || cb == NULL || dht_record_verify(r, now) != DHT_OK)
+		return -EINVAL;
+	op = op_new(d, OP_PUT, &r->key);
+	if (op == NULL)
+		return d->nops >= DHT_MAX_OPS ? -EBUSY : -ENOMEM;
+	n = dht_record_encode(r, op->enc, sizeof(op->enc));
+	if (n <= 0) {
+		op_unlink_free(op);
+		return -EINVAL;
+	}
+	op->enc_len = (uint16_t)n;
+	op->rec = *r;
+	op->transfer = ++d->next_transfer;
+	op->put_cb = cb;
+	op->arg = arg;
+	d->st.puts++;
+	err = kbr_lookup_start(d->k, now, &r->key, put_lookup_done, op);
+	if (err != 0) {
+		op_unlink_free(op);
+		return err;
+	}
+	return 0;
+}
+
+/* ---- read repair ---- */
+
+static void
+repair_free(struct repair *rp)
+{
+	struct dht *d = rp->d;
+
+	if (rp->prev != NULL)
+		rp->prev->next = rp->next;
+	else
+		d->repairs = rp->next;
+	if (rp->next != NULL)
+		rp->next->prev = rp->prev;
+	d->nrepairs--;
+	free(rp);
+}
+
+static void
+repair_answer(void *arg, int status, const struct kbr_contact *from, uint8_t type,
+    const uint8_t *body, size_t len)
+{
+	struct repair *rp = arg;
+	uint8_t final;
+	uint16_t next = 0;
+
+	(void)from;
+	if (status != 0 || type != DHT_STORE_ANSWER ||
+	    store_answer(body, len, rp->transfer, &final, &next) != 1 ||
+	    next <= rp->offset || next >= rp->len) {
+		repair_free(rp);	/* done, refused or failed: a repair is best effort */
+		return;
+	}
+	rp->offset = next;
+	if (send_chunk(rp->d, &rp->to, rp->transfer, rp->enc, rp->len, rp->offset,
+	    repair_answer, rp) != 0)
+		repair_free(rp);
+}
+
+static void
+repair_start(struct dht *d, const struct kbr_contact *to, const struct dht_record *r)
+{
+	struct repair *rp;
+	int n;
+
+	if (d->nrepairs >= DHT_MAX_REPAIRS || (rp = calloc(1, sizeof(*rp))) == NULL)
+		return;
+	n = dht_record_encode(r, rp->enc, sizeof(rp->enc));
+	if (n <= 0) {
+		free(rp);
+		return;
+	}
+	rp->d = d;
+	rp->to = *to;
+	rp->len = (uint16_t)n;
+	rp->transfer = ++d->next_transfer;
+	rp->next = d->repairs;
+	if (d->repairs != NULL)
+		d->repairs->prev = rp;
+	d->repairs = rp;
+	d->nrepairs++;
+	d->st.repairs_sent++;
+	if (send_chunk(d, to, rp->transfer, rp->enc, rp->len, 0, repair_answer, rp) != 0)
+		repair_free(rp);
+}
+
+/* ---- get ---- */
+
+static void get_answer(void *arg, int status, const struct kbr_contact *from, uint8_t type,
+    const uint8_t *body, size_t len);
+
+static int
+ask_find(struct target *t)
+{
+	struct op *op = t->op;
+	uint8_t body[DHT_FIND_LEN];
+	struct dht_find_msg m;
+	int n;
+
+	m.key = op->key;
+	m.offset = t->got;
+	n = dht_msg_find_encode(&m, body, sizeof(body));
+	if (n < 0)
+		return n;
+	return kbr_app_request(op->d->k, kbr_now(op->d->k), &t->c, DHT_FIND_VALUE, body,
+	    (size_t)n, get_answer, t);
+}
+
+/* Parses a complete stream into the target's records. */
+static bool
+take_stream(struct target *t)
+{
+	int n;
+
+	t->recs = calloc(DHT_MAX_PER_KEY, sizeof(*t->recs));
+	if (t->recs == NULL)
+		return false;
+	n = dht_stream_parse(t->stream, t->total, t->recs, DHT_MAX_PER_KEY);
+	if (n < 0)
+		return false;
+	t->nrecs = (size_t)n;
+	return true;
+}
+
+static void
+get_answer(void *arg, int status, const struct kbr_contact *from, uint8_t type,
+    const uint8_t *body, size_t len)
+{
+	struct target *t = arg;
+	struct dht_value_msg v;
+
+	(void)from;
+	if (status != 0 || type != DHT_VALUE || dht_msg_value_decode(&v, body, len) != 0) {
+		target_done(t, T_FAILED);
+		return;
+	}
+	if (t->stream == NULL || v.total != t->total || v.version != t->version) {
+		/* the first chunk, or the stream changed: (re)start */
+		if (t->stream != NULL && ++t->restarts > GET_RESTARTS) {
+			target_done(t, T_FAILED);
+			return;
+		}
+		free(t->stream);
+		t->stream = malloc(v.total ? v.total : 1);
+		if (t->stream == NULL) {
+			target_done(t, T_FAILED);
+			return;
+		}
+		t->total = v.total;
+		t->version = v.version;
+		t->got = 0;
+		if (v.offset != 0) {
+			if (ask_find(t) != 0)
+				target_done(t, T_FAILED);
+			return;
+		}
+	}
+	if (v.offset != t->got) {
+		target_done(t, T_FAILED);
+		return;
+	}
+	memcpy(t->stream + t->got, v.chunk, v.len);
+	t->got += (uint32_t)v.len;
+	if (t->got < t->total) {
+		if (ask_find(t) != 0)
+			target_done(t, T_FAILED);
+		return;
+	}
+	if (dht_stream_version(t->stream, t->total) != t->version || !take_stream(t)) {
+		target_done(t, T_FAILED);
+		return;
+	}
+	target_done(t, T_DONE);
+}
+
+static void
+get_finish(struct op *op)
+{
+	struct dht *d = op->d;
+	struct dht_vote_answer answers[DHT_MAX_R];
+	unsigned idx[DHT_MAX_R], n = 0;
+	struct dht_vote_result *res = calloc(1, sizeof(*res));
+	dht_get_cb cb = op->get_cb;
+	void *arg = op->arg;
+
+	for (unsigned i = 0; i < op->nt; i++) {
+		if (op->t[i].state != T_DONE)
+			continue;
+		answers[n].records = op->t[i].recs;
+		answers[n].n = op->t[i].nrecs;
+		idx[n++] = i;
+	}
+	if (res == NULL || dht_vote(&op->key, kbr_now(d->k), answers, n, res) != 0) {
+		free(res);
+		op_unlink_free(op);
+		cb(arg, -ENOMEM, NULL);
+		return;
+	}
+	if (res->status == DHT_VOTE_FOUND) {
+		d->st.gets_found++;
+		for (unsigned a = 0; a < n; a++) {
+			struct target *t = &op->t[idx[a]];
+
+			if (!res->repair[a])
+				continue;
+			for (size_t j = 0; j < res->nrecords; j++) {
+				if (t->self)
+					(void)dht_replica_store(d->rep, kbr_now(d->k), &t->c.id,
+					    &res->records[j]);
+				else
+					repair_start(d, &t->c, &res->records[j]);
+			}
+		}
+	} else if (res->status == DHT_VOTE_CONFLICT) {
+		d->st.gets_conflict++;
+	}
+	op_unlink_free(op);
+	cb(arg, 0, res);
+	free(res);
+}
+
+static void
+get_lookup_done(void *arg, const struct nodeid *target, const struct kbr_contact *res, size_t n,
+    const struct kbr_lookup_stats *st)
+{
+	struct op *op = arg;
+	struct dht *d = op->d;
+
+	(void)target;
+	(void)st;
+	choose_targets(op, res, n);
+	for (unsigned i = 0; i < op->nt; i++) {
+		struct target *t = &op->t[i];
+
+		if (!t->self && ask_find(t) != 0)
+			target_done(t, T_FAILED);
+	}
+	for (unsigned i = 0; i < op->nt; i++) {
+		struct target *t = &op->t[i];
+		int k;
+
+		if (!t->self)
+			continue;
+		t->recs = calloc(DHT_MAX_PER_KEY, sizeof(*t->recs));
+		k = t->recs ? dht_replica_find(d->rep, kbr_now(d->k), &op->key, t->recs,
+		    DHT_MAX_PER_KEY) : -ENOMEM;
+		if (k >= 0)
+			t->nrecs = (size_t)k;
+		target_done(t, k >= 0 ? T_DONE : T_FAILED);
+		break;
+	}
+}
+
+int
+dht_get(struct dht *d, uint64_t now, const struct nodeid *key, dht_get_cb cb, void *arg)
+{
+	struct op *op;
+	int err;
+
+	if (key == NULL || cb == NULL)
+		return -EINVAL;
+	op = op_new(d, OP_GET, key);
+	if (op == NULL)
+		return d->nops >= DHT_MAX_OPS ? -EBUSY : -ENOMEM;
+	op->get_cb = cb;
+	op->arg = arg;
+	d->st.gets++;
+	err = kbr_lookup_start(d->k, now, key, get_lookup_done, op);
+	if (err != 0) {
+		op_unlink_free(op);
+		return err;
+	}
+	return 0;
+}
+
+/* ---- serving other nodes ---- */
+
+static uint8_t
+answer_store(uint32_t transfer, uint8_t status, uint16_t next, uint8_t *answer,
+    size_t *answer_len)
+{
+	struct dht_store_answer a = {.transfer = transfer, .status = status, .next = next};
+	int n = dht_msg_store_answer_encode(&a, answer, *answer_len);
+
+	if (n < 0)
+		return 0;
+	*answer_len = (size_t)n;
+	return DHT_STORE_ANSWER;
+}
+
+static uint8_t
+store_record(struct dht *d, uint64_t now, const struct kbr_contact *from, uint32_t transfer,
+    const uint8_t *enc, size_t len, uint8_t *answer, size_t *answer_len)
+{
+	struct dht_record *r = malloc(sizeof(*r));
+	enum dht_reason why;
+
+	if (r == NULL)
+		return answer_store(transfer, DHT_ERR_INTERNAL, 0, answer, answer_len);
+	if (dht_record_decode(r, enc, len) != 0)
+		why = DHT_ERR_MALFORMED;
+	else
+		why = dht_replica_store(d->rep, now, &from->id, r);
+	free(r);
+	d->st.stores_served++;
+	return answer_store(transfer, (uint8_t)why, 0, answer, answer_len);
+}
+
+static struct transfer_in *
+transfer_find(struct dht *d, const struct nodeid *from, uint32_t id, uint64_t now, bool create)
+{
+	struct transfer_in *free_slot = NULL, *oldest = NULL;
+
+	if (d->in == NULL) {
+		if (!create)
+			return NULL;
+		d->in = calloc(DHT_MAX_TRANSFERS, sizeof(*d->in));
+		if (d->in == NULL)
+			return NULL;
+	}
+	for (unsigned i = 0; i < DHT_MAX_TRANSFERS; i++) {
+		struct transfer_in *x = &d->in[i];
+
+		if (x->used && x->id == id && nodeid_eq(&x->from, from))
+			return x;
+		if (!x->used && free_slot == NULL)
+			free_slot = x;
+		if (x->used && (oldest == NULL || x->started < oldest->started))
+			oldest = x;
+	}
+	if (!create)
+		return NULL;
+	if (free_slot == NULL)
+		free_slot = oldest;	/* full: the oldest unfinished transfer gives way */
+	memset(free_slot, 0, sizeof(*free_slot));
+	free_slot->used = true;
+	free_slot->from = *from;
+	free_slot->id = id;
+	free_slot->started = now;
+	return free_slot;
+}
+
+static uint8_t
+serve_store(struct dht *d, uint64_t now, const struct kbr_contact *from, const uint8_t *body,
+    size_t len, uint8_t *answer, size_t *answer_len)
+{
+	struct dht_store_msg m;
+	struct transfer_in *x;
+
+	if (dht_msg_store_decode(&m, body, len) != 0)
+		return 0;
+	if (m.offset == 0 && m.len == m.total)
+		return store_record(d, now, from, m.transfer, m.chunk, m.len, answer, answer_len);
+	x = transfer_find(d, &from->id, m.transfer, now, m.offset == 0);
+	if (x == NULL)
+		return answer_store(m.transfer, DHT_STORE_PART, 0, answer, answer_len);
+	if (m.offset == 0 && (x->got != 0 || x->total != m.total)) {
+		x->got = 0;		/* the sender started over */
+		x->total = m.total;
+	}
+	if (m.offset != x->got || m.total != x->total)
+		return answer_store(m.transfer, DHT_STORE_PART, x->got, answer, answer_len);
+	memcpy(x->buf + x->got, m.chunk, m.len);
+	x->got = (uint16_t)(x->got + m.len);
+	if (x->got < x->total)
+		return answer_store(m.transfer, DHT_STORE_PART, x->got, answer, answer_len);
+	x->used = false;
+	return store_record(d, now, from, m.transfer, x->buf, x->total, answer, answer_len);
+}
+
+static uint8_t
+serve_find(struct dht *d, uint64_t now, const uint8_t *body, size_t len, uint8_t *answer,
+    size_t *answer_len)
+{
+	struct dht_find_msg f;
+	struct dht_value_msg v;
+	struct dht_record *recs;
+	uint8_t *stream = NULL;
+	long slen = 0;
+	int n, k;
+	uint8_t type = 0;
+
+	if (dht_msg_find_decode(&f, body, len) != 0)
+		return 0;
+	recs = calloc(DHT_MAX_PER_KEY, sizeof(*recs));
+	stream = malloc(DHT_STREAM_MAX);
+	if (recs == NULL || stream == NULL)
+		goto out;
+	n = dht_replica_find(d->rep, now, &f.key, recs, DHT_MAX_PER_KEY);
+	if (n < 0)
+		goto out;
+	slen = dht_stream_build(recs, (size_t)n, stream, DHT_STREAM_MAX);
+	if (slen < 0 || f.offset > (uint32_t)slen)
+		goto out;
+	v.total = (uint32_t)slen;
+	v.version = dht_stream_version(stream, (size_t)slen);
+	v.offset = f.offset;
+	v.chunk = stream + f.offset;
+	v.len = (size_t)slen - f.offset < DHT_VALUE_CHUNK ? (size_t)slen - f.offset :
+	    DHT_VALUE_CHUNK;
+	if (v.len == 0 && v.total != 0)
+		goto out;	/* asked past the end */
+	k = dht_msg_value_encode(&v, answer, *answer_len);
+	if (k < 0)
+		goto out;
+	*answer_len = (size_t)k;
+	type = DHT_VALUE;
+	d->st.finds_served++;
+out:
+	free(recs);
+	free(stream);
+	return type;
+}
+
+uint8_t
+dht_handle_request(struct dht *d, uint64_t now, const struct kbr_contact *from, uint8_t type,
+    const uint8_t *body, size_t len, uint8_t *answer, size_t *answer_len)
+{
+	switch (type) {
+	case DHT_STORE:
+		return serve_store(d, now, from, body, len, answer, answer_len);
+	case DHT_FIND_VALUE:
+		return serve_find(d, now, body, len, answer, answer_len);
+	default:
+		return 0;
+	}
+}
+
+/* ---- setup, timers ---- */
+
+uint64_t
+dht_tick(struct dht *d, uint64_t now)
+{
+	if (now >= d->next_expire) {
+		(void)dht_replica_expire(d->rep, now);
+		d->next_expire = now + DHT_EXPIRE_MS;
+	}
+	for (unsigned i = 0; d->in != NULL && i < DHT_MAX_TRANSFERS; i++)
+		if (d->in[i].used && d->in[i].started + DHT_TRANSFER_MS <= now)
+			d->in[i].used = false;
+	return d->next_expire;
+}
+
+struct dht *
+dht_new(struct kbr *k, struct dht_replica *rep, const struct dht_params *p)
+{
+	struct dht *d;
+
+	if (k == NULL || rep == NULL || p == NULL || p->r < 1 || p->r > DHT_MAX_R ||
+	    p->r % 2 == 0)
+		return NULL;
+	d = calloc(1, sizeof(*d));
+	if (d == NULL)
+		return NULL;
+	d->k = k;
+	d->rep = rep;
+	d->p = *p;
+	return d;
+}
+
+void
+dht_free(struct dht *d)
+{
+	if (d == NULL)
+		return;
+	while (d->ops != NULL)
+		op_unlink_free(d->ops);
+	while (d->repairs != NULL)
+		repair_free(d->repairs);
+	free(d->in);
+	free(d);
+}
+
+void
+dht_get_stats(const struct dht *d, struct dht_stats *st)
+{
+	*st = d->st;
+}
