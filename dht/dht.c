@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "dht/msg.h"
+#include "kbr/table.h"
 
 enum op_kind {
 	OP_PUT = 1,
@@ -91,7 +92,9 @@ struct dht {
 	unsigned nrepairs;
 	struct transfer_in *in;		/* DHT_MAX_TRANSFERS, allocated on first use */
 	uint32_t next_transfer;
-	uint64_t next_expire;
+	uint64_t next_expire, next_maintain;
+	struct nodeid cursor;		/* maintenance goes on after this key */
+	bool cursor_set;
 	struct dht_stats st;
 };
 
@@ -745,6 +748,76 @@ dht_handle_request(struct dht *d, uint64_t now, const struct kbr_contact *from, 
 	}
 }
 
+/* ---- replica maintenance ---- */
+
+struct key_list {
+	struct nodeid *keys;
+	size_t n, max;
+	const struct nodeid *after;	/* collect keys after this one (NULL: from the start) */
+};
+
+static int
+collect_key(void *arg, const struct dht_record *r)
+{
+	struct key_list *kl = arg;
+
+	if (kl->after != NULL && nodeid_cmp(&r->key, kl->after) <= 0)
+		return 0;
+	if (kl->n > 0 && nodeid_eq(&kl->keys[kl->n - 1], &r->key))
+		return 0;	/* stores list a key's records together */
+	kl->keys[kl->n++] = r->key;
+	return kl->n == kl->max;
+}
+
+/* Sends the live records of one key where they belong now. */
+static void
+maintain_key(struct dht *d, uint64_t now, const struct nodeid *key)
+{
+	struct kbr_contact near[DHT_MAX_R];
+	const struct nodeid *self = kbr_self_id(d->k);
+	struct dht_record *recs;
+	size_t n = kbr_table_closest(kbr_get_table(d->k), key, near, d->p.r);
+	bool primary = n == 0 || kbr_distance_cmp(key, self, &near[0].id) < 0;
+	bool responsible = n < d->p.r || kbr_distance_cmp(key, self, &near[n - 1].id) < 0;
+	int k;
+
+	if (n == 0 || (!primary && responsible))
+		return;
+	/* this node and the others: the r closest are this node and near[0 .. r-2], or (when
+	 * this node is not among them) near[0 .. r-1] */
+	if (responsible && n == d->p.r)
+		n--;
+	recs = calloc(DHT_MAX_PER_KEY, sizeof(*recs));
+	if (recs == NULL)
+		return;
+	k = dht_replica_find(d->rep, now, key, recs, DHT_MAX_PER_KEY);
+	for (int j = 0; j < k; j++)
+		for (size_t i = 0; i < n; i++)
+			repair_start(d, &near[i], &recs[j]);
+	free(recs);
+}
+
+static void
+maintain(struct dht *d, uint64_t now)
+{
+	struct key_list kl;
+
+	kl.keys = calloc(DHT_MAINTAIN_KEYS, sizeof(*kl.keys));
+	if (kl.keys == NULL)
+		return;
+	kl.n = 0;
+	kl.max = DHT_MAINTAIN_KEYS;
+	kl.after = d->cursor_set ? &d->cursor : NULL;
+	(void)dht_replica_foreach(d->rep, collect_key, &kl);
+	for (size_t i = 0; i < kl.n; i++)
+		maintain_key(d, now, &kl.keys[i]);
+	/* a full batch: go on from its last key next time; otherwise start over */
+	d->cursor_set = kl.n == kl.max;
+	if (d->cursor_set)
+		d->cursor = kl.keys[kl.n - 1];
+	free(kl.keys);
+}
+
 /* ---- setup, timers ---- */
 
 uint64_t
@@ -754,10 +827,15 @@ dht_tick(struct dht *d, uint64_t now)
 		(void)dht_replica_expire(d->rep, now);
 		d->next_expire = now + DHT_EXPIRE_MS;
 	}
+	if (now >= d->next_maintain) {
+		if (d->next_maintain != 0)	/* not at the very start: the table is empty */
+			maintain(d, now);
+		d->next_maintain = now + d->p.maintain_ms;
+	}
 	for (unsigned i = 0; d->in != NULL && i < DHT_MAX_TRANSFERS; i++)
 		if (d->in[i].used && d->in[i].started + DHT_TRANSFER_MS <= now)
 			d->in[i].used = false;
-	return d->next_expire;
+	return d->next_expire < d->next_maintain ? d->next_expire : d->next_maintain;
 }
 
 struct dht *
@@ -774,6 +852,8 @@ dht_new(struct kbr *k, struct dht_replica *rep, const struct dht_params *p)
 	d->k = k;
 	d->rep = rep;
 	d->p = *p;
+	if (d->p.maintain_ms == 0)
+		d->p.maintain_ms = DHT_MAINTAIN_MS;
 	return d;
 }
 

@@ -27,12 +27,15 @@ enum {
 	DHT_TRANSFER_MS = 10 * 1000,	/* an unfinished one is dropped after this */
 	DHT_MAX_REPAIRS = 256,		/* read-repair STOREs in flight */
 	DHT_EXPIRE_MS = 60 * 1000,	/* how often expired records are dropped */
+	DHT_MAINTAIN_MS = 60 * 1000,	/* replica maintenance period */
+	DHT_MAINTAIN_KEYS = 512,	/* keys looked at per maintenance run */
 };
 
 struct dht;
 
 struct dht_params {
 	unsigned r;			/* replicas (5); odd, for a majority */
+	unsigned maintain_ms;		/* replica maintenance period (0: DHT_MAINTAIN_MS) */
 };
 
 /* k and rep are borrowed and must outlive the DHT; self is the node's identity. Returns
@@ -44,7 +47,11 @@ void dht_free(struct dht *d);
 uint8_t dht_handle_request(struct dht *d, uint64_t now, const struct kbr_contact *from,
     uint8_t type, const uint8_t *body, size_t len, uint8_t *answer, size_t *answer_len);
 
-/* Expires records and stale transfers; returns the time it wants to be called again. */
+/* Expires records and stale transfers, and maintains the replicas: for every key it holds,
+ * a node that is the closest to the key among the nodes it knows (or that is no longer
+ * among the r closest) sends the key's live records to the others of the r closest, so
+ * that records follow the nodes responsible for them as nodes join and leave. Returns the
+ * time it wants to be called again. */
 uint64_t dht_tick(struct dht *d, uint64_t now);
 
 /* status 0: a majority of the asked replicas stored the record; otherwise -EIO with

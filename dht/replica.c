@@ -529,6 +529,13 @@ dht_replica_expire(struct dht_replica *rep, uint64_t now)
 	return gone;
 }
 
+int
+dht_replica_foreach(struct dht_replica *rep,
+    int (*fn)(void *arg, const struct dht_record *r), void *arg)
+{
+	return rep->store->ops->foreach(rep->store, fn, arg);
+}
+
 size_t
 dht_replica_count(struct dht_replica *rep)
 {

@@ -50,6 +50,11 @@ enum dht_reason dht_replica_store(struct dht_replica *rep, uint64_t now,
 int dht_replica_find(struct dht_replica *rep, uint64_t now, const struct nodeid *key,
     struct dht_record *out, size_t max);
 
+/* Calls fn for every record held (expired ones too, which the caller may skip); fn must
+ * not store or remove. Returns 0 or a negative errno. */
+int dht_replica_foreach(struct dht_replica *rep,
+    int (*fn)(void *arg, const struct dht_record *r), void *arg);
+
 /* Drops expired records. Returns how many, or a negative errno. */
 long dht_replica_expire(struct dht_replica *rep, uint64_t now);
 

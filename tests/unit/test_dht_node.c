@@ -501,6 +501,43 @@ tombstones_remove_names(void **state)
 	assert_int_equal(put(net, 8, &other).status, 0);
 }
 
+/* Two of the five replica holders leave for good: maintenance restores five live copies
+ * on the nodes now closest to the key, and gets keep working. */
+static void
+records_follow_departures(void **state)
+{
+	struct net *net = *state;
+	struct dht_record r;
+	unsigned h[NODES], n, live;
+
+	make_record(&r, "sip:erin@example.org", net->n[6].ident, 1, net->now, "x", 1);
+	assert_int_equal(put(net, 6, &r).status, 0);
+	n = holders(net, &r, h);
+	assert_int_equal(n, DHT_DEFAULT_R);
+	unsigned gone = 0;
+	for (unsigned j = 0; j < n && gone < 2; j++) {
+		if (h[j] == 6)
+			continue;
+		net->n[h[j]].down = true;
+		gone++;
+	}
+	/* a few maintenance periods: failures are noticed, records move */
+	net_run(net, net->now + 5 * DHT_MAINTAIN_MS);
+	n = holders(net, &r, h);
+	live = 0;
+	for (unsigned j = 0; j < n; j++)
+		live += !net->n[h[j]].down;
+	print_message("live replicas after two left: %u (of %u holders)\n", live, n);
+	assert_true(live >= DHT_DEFAULT_R);
+	unsigned via = 0;
+	while (net->n[via].down)
+		via++;
+	struct get_result *g = get(net, via, &r.key);
+	assert_int_equal(g->res.status, DHT_VOTE_FOUND);
+	assert_true(dht_record_equal(&g->res.records[0], &r));
+	free(g);
+}
+
 int
 main(void)
 {
@@ -511,6 +548,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(puts_survive_two_silent_replicas, setup, teardown),
 		cmocka_unit_test_setup_teardown(tombstones_remove_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(records_follow_departures, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("dht/dht", tests, NULL, NULL);
