@@ -62,11 +62,19 @@ struct op {
 	void *arg;
 };
 
-/* A read-repair STORE: one record to one replica, on its own. */
+/* A record this node hands over because it is no longer responsible for it: the local
+ * copy goes once every node now responsible has it. */
+struct move {
+	struct dht_record slot;
+	unsigned pending, taken, sent;
+};
+
+/* A read-repair or maintenance STORE: one record to one replica, on its own. */
 struct repair {
 	struct dht *d;
 	struct repair *prev, *next;
 	struct kbr_contact to;
+	struct move *mv;		/* NULL, or the hand-over it belongs to */
 	uint8_t enc[DHT_REC_MAX];
 	uint16_t len, offset;
 	uint32_t transfer;
@@ -343,6 +351,22 @@ dht_put(struct dht *d, uint64_t now, const struct dht_record *r, dht_put_cb cb, 
 
 /* ---- read repair ---- */
 
+/* One STORE of a hand-over ended: taken (stored, or the replica has it or newer). */
+static void
+move_done(struct dht *d, struct move *mv, bool taken)
+{
+	if (mv == NULL)
+		return;
+	mv->taken += taken;
+	if (--mv->pending > 0)
+		return;
+	/* every node now responsible took it: the local copy is no longer needed (a node
+	 * that did not answer may be a dead one still in the table: then keep it) */
+	if (mv->sent > 0 && mv->taken == mv->sent)
+		(void)dht_replica_drop(d->rep, &mv->slot);
+	free(mv);
+}
+
 static void
 repair_free(struct repair *rp)
 {
@@ -363,37 +387,46 @@ repair_answer(void *arg, int status, const struct kbr_contact *from, uint8_t typ
     const uint8_t *body, size_t len)
 {
 	struct repair *rp = arg;
-	uint8_t final;
+	uint8_t final = DHT_ERR_INTERNAL;
 	uint16_t next = 0;
+	int r = -1;
 
 	(void)from;
-	if (status != 0 || type != DHT_STORE_ANSWER ||
-	    store_answer(body, len, rp->transfer, &final, &next) != 1 ||
-	    next <= rp->offset || next >= rp->len) {
-		repair_free(rp);	/* done, refused or failed: a repair is best effort */
+	if (status == 0 && type == DHT_STORE_ANSWER)
+		r = store_answer(body, len, rp->transfer, &final, &next);
+	if (r != 1 || next <= rp->offset || next >= rp->len) {
+		/* done, refused or failed: best effort; a hand-over counts what was taken */
+		move_done(rp->d, rp->mv, r == 0 && (final == DHT_OK || final == DHT_ERR_STALE));
+		repair_free(rp);
 		return;
 	}
 	rp->offset = next;
 	if (send_chunk(rp->d, &rp->to, rp->transfer, rp->enc, rp->len, rp->offset,
-	    repair_answer, rp) != 0)
+	    repair_answer, rp) != 0) {
+		move_done(rp->d, rp->mv, false);
 		repair_free(rp);
+	}
 }
 
-static void
-repair_start(struct dht *d, const struct kbr_contact *to, const struct dht_record *r)
+/* Sends r to `to`; mv (may be NULL) is told how it ended. Returns 0 or -1 (not sent, and
+ * mv not told). */
+static int
+repair_send(struct dht *d, const struct kbr_contact *to, const struct dht_record *r,
+    struct move *mv)
 {
 	struct repair *rp;
 	int n;
 
 	if (d->nrepairs >= DHT_MAX_REPAIRS || (rp = calloc(1, sizeof(*rp))) == NULL)
-		return;
+		return -1;
 	n = dht_record_encode(r, rp->enc, sizeof(rp->enc));
 	if (n <= 0) {
 		free(rp);
-		return;
+		return -1;
 	}
 	rp->d = d;
 	rp->to = *to;
+	rp->mv = mv;
 	rp->len = (uint16_t)n;
 	rp->transfer = ++d->next_transfer;
 	rp->next = d->repairs;
@@ -402,8 +435,17 @@ repair_start(struct dht *d, const struct kbr_contact *to, const struct dht_recor
 	d->repairs = rp;
 	d->nrepairs++;
 	d->st.repairs_sent++;
-	if (send_chunk(d, to, rp->transfer, rp->enc, rp->len, 0, repair_answer, rp) != 0)
+	if (send_chunk(d, to, rp->transfer, rp->enc, rp->len, 0, repair_answer, rp) != 0) {
 		repair_free(rp);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+repair_start(struct dht *d, const struct kbr_contact *to, const struct dht_record *r)
+{
+	(void)repair_send(d, to, r, NULL);
 }
 
 /* ---- get ---- */
@@ -791,9 +833,31 @@ maintain_key(struct dht *d, uint64_t now, const struct nodeid *key)
 	if (recs == NULL)
 		return;
 	k = dht_replica_find(d->rep, now, key, recs, DHT_MAX_PER_KEY);
-	for (int j = 0; j < k; j++)
-		for (size_t i = 0; i < n; i++)
-			repair_start(d, &near[i], &recs[j]);
+	for (int j = 0; j < k; j++) {
+		struct move *mv = NULL;
+
+		/* not responsible any more: hand the record over, then let it go */
+		if (!responsible && (mv = calloc(1, sizeof(*mv))) != NULL) {
+			mv->slot = recs[j];
+			mv->pending = 1;	/* held until every STORE is under way */
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (mv != NULL)
+				mv->pending++;
+			if (repair_send(d, &near[i], &recs[j], mv) == 0) {
+				if (mv != NULL)
+					mv->sent++;
+			} else if (mv != NULL) {
+				mv->pending--;
+			}
+		}
+		if (mv != NULL) {
+			/* sent counts the STOREs that went out; all n must have for a drop */
+			if (mv->sent < n)
+				mv->sent = (unsigned)n;
+			move_done(d, mv, false);
+		}
+	}
 	free(recs);
 }
 
@@ -864,8 +928,13 @@ dht_free(struct dht *d)
 		return;
 	while (d->ops != NULL)
 		op_unlink_free(d->ops);
-	while (d->repairs != NULL)
+	while (d->repairs != NULL) {
+		struct move *mv = d->repairs->mv;
+
 		repair_free(d->repairs);
+		if (mv != NULL && --mv->pending == 0)
+			free(mv);
+	}
 	free(d->in);
 	free(d);
 }

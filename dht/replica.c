@@ -530,6 +530,16 @@ dht_replica_expire(struct dht_replica *rep, uint64_t now)
 }
 
 int
+dht_replica_drop(struct dht_replica *rep, const struct dht_record *slot)
+{
+	int err = rep->store->ops->del(rep->store, slot);
+
+	if (err == 0)
+		(void)recount(rep);	/* a failure is retried by the next STORE */
+	return err;
+}
+
+int
 dht_replica_foreach(struct dht_replica *rep,
     int (*fn)(void *arg, const struct dht_record *r), void *arg)
 {

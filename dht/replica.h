@@ -55,6 +55,10 @@ int dht_replica_find(struct dht_replica *rep, uint64_t now, const struct nodeid 
 int dht_replica_foreach(struct dht_replica *rep,
     int (*fn)(void *arg, const struct dht_record *r), void *arg);
 
+/* Removes the record in slot's (key, owner, kind, id) slot: a node hands over a record it
+ * is no longer responsible for. Returns 0, -ENOENT or a negative errno. */
+int dht_replica_drop(struct dht_replica *rep, const struct dht_record *slot);
+
 /* Drops expired records. Returns how many, or a negative errno. */
 long dht_replica_expire(struct dht_replica *rep, uint64_t now);
 

@@ -536,6 +536,15 @@ records_follow_departures(void **state)
 	assert_int_equal(g->res.status, DHT_VOTE_FOUND);
 	assert_true(dht_record_equal(&g->res.records[0], &r));
 	free(g);
+	/* in the longer run the extra copies are handed over and dropped, never below r */
+	net_run(net, net->now + 25 * DHT_MAINTAIN_MS);
+	n = holders(net, &r, h);
+	live = 0;
+	for (unsigned j = 0; j < n; j++)
+		live += !net->n[h[j]].down;
+	print_message("live replicas later: %u (of %u holders)\n", live, n);
+	assert_true(live >= DHT_DEFAULT_R);
+	assert_true(live <= DHT_DEFAULT_R + 2);
 }
 
 int
