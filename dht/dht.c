@@ -103,6 +103,9 @@ struct dht {
 	uint64_t next_expire, next_maintain;
 	struct nodeid cursor;		/* maintenance goes on after this key */
 	bool cursor_set;
+	struct dht_record *published;	/* the owner's records to keep alive */
+	size_t npublished;
+	uint64_t next_republish;
 	struct dht_stats st;
 };
 
@@ -882,14 +885,92 @@ maintain(struct dht *d, uint64_t now)
 	free(kl.keys);
 }
 
+/* ---- the owner's records ---- */
+
+static void
+republished(void *arg, int status, unsigned stored, unsigned asked, enum dht_reason refused)
+{
+	(void)arg;
+	(void)status;
+	(void)stored;
+	(void)asked;
+	(void)refused;
+}
+
+int
+dht_publish(struct dht *d, uint64_t now, const struct dht_record *r, dht_put_cb cb, void *arg)
+{
+	size_t i;
+	int err;
+
+	for (i = 0; i < d->npublished; i++)
+		if (dht_record_same_slot(&d->published[i], r))
+			break;
+	if (i == d->npublished) {
+		if (d->npublished == DHT_MAX_PUBLISHED)
+			return -ENOSPC;
+		if (d->published == NULL) {
+			d->published = calloc(DHT_MAX_PUBLISHED, sizeof(*d->published));
+			if (d->published == NULL)
+				return -ENOMEM;
+		}
+	}
+	err = dht_put(d, now, r, cb, arg);
+	if (err != 0)
+		return err;
+	d->published[i] = *r;
+	if (i == d->npublished)
+		d->npublished++;
+	return 0;
+}
+
+int
+dht_unpublish(struct dht *d, const struct dht_record *slot)
+{
+	for (size_t i = 0; i < d->npublished; i++) {
+		if (dht_record_same_slot(&d->published[i], slot)) {
+			d->published[i] = d->published[--d->npublished];
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+size_t
+dht_published_count(const struct dht *d)
+{
+	return d->npublished;
+}
+
+static void
+republish(struct dht *d, uint64_t now)
+{
+	for (size_t i = 0; i < d->npublished;) {
+		if (d->published[i].expiry <= now) {
+			d->published[i] = d->published[--d->npublished];
+			continue;
+		}
+		if (dht_put(d, now, &d->published[i], republished, NULL) == 0)
+			d->st.republished++;
+		i++;
+	}
+}
+
 /* ---- setup, timers ---- */
 
 uint64_t
 dht_tick(struct dht *d, uint64_t now)
 {
+	uint64_t next;
+
 	if (now >= d->next_expire) {
 		(void)dht_replica_expire(d->rep, now);
 		d->next_expire = now + DHT_EXPIRE_MS;
+	}
+	if (now >= d->next_republish) {
+		if (d->next_republish != 0)
+			republish(d, now);
+		d->next_republish = now + d->p.republish_ms;
 	}
 	if (now >= d->next_maintain) {
 		if (d->next_maintain != 0)	/* not at the very start: the table is empty */
@@ -899,7 +980,8 @@ dht_tick(struct dht *d, uint64_t now)
 	for (unsigned i = 0; d->in != NULL && i < DHT_MAX_TRANSFERS; i++)
 		if (d->in[i].used && d->in[i].started + DHT_TRANSFER_MS <= now)
 			d->in[i].used = false;
-	return d->next_expire < d->next_maintain ? d->next_expire : d->next_maintain;
+	next = d->next_expire < d->next_maintain ? d->next_expire : d->next_maintain;
+	return next < d->next_republish ? next : d->next_republish;
 }
 
 struct dht *
@@ -918,6 +1000,8 @@ dht_new(struct kbr *k, struct dht_replica *rep, const struct dht_params *p)
 	d->p = *p;
 	if (d->p.maintain_ms == 0)
 		d->p.maintain_ms = DHT_MAINTAIN_MS;
+	if (d->p.republish_ms == 0)
+		d->p.republish_ms = DHT_REPUBLISH_MS;
 	return d;
 }
 
@@ -936,6 +1020,7 @@ dht_free(struct dht *d)
 			free(mv);
 	}
 	free(d->in);
+	free(d->published);
 	free(d);
 }
 

@@ -29,6 +29,8 @@ enum {
 	DHT_EXPIRE_MS = 60 * 1000,	/* how often expired records are dropped */
 	DHT_MAINTAIN_MS = 60 * 1000,	/* replica maintenance period */
 	DHT_MAINTAIN_KEYS = 512,	/* keys looked at per maintenance run */
+	DHT_MAX_PUBLISHED = 1024,	/* records this node keeps publishing */
+	DHT_REPUBLISH_MS = 10 * 60 * 1000,
 };
 
 struct dht;
@@ -36,6 +38,7 @@ struct dht;
 struct dht_params {
 	unsigned r;			/* replicas (5); odd, for a majority */
 	unsigned maintain_ms;		/* replica maintenance period (0: DHT_MAINTAIN_MS) */
+	unsigned republish_ms;		/* owner re-publication period (0: DHT_REPUBLISH_MS) */
 };
 
 /* k and rep are borrowed and must outlive the DHT; self is the node's identity. Returns
@@ -62,6 +65,16 @@ typedef void (*dht_put_cb)(void *arg, int status, unsigned stored, unsigned aske
 int dht_put(struct dht *d, uint64_t now, const struct dht_record *r, dht_put_cb cb,
     void *arg);
 
+/* Puts r like dht_put and keeps putting it again every republish period until it expires
+ * or is unpublished, so that the owner's records come back even if every replica lost
+ * them. A record for a slot already published replaces it (a tombstone too). cb reports
+ * the first put only. Returns as dht_put, or -ENOSPC (DHT_MAX_PUBLISHED reached). */
+int dht_publish(struct dht *d, uint64_t now, const struct dht_record *r, dht_put_cb cb,
+    void *arg);
+/* Stops re-publishing the slot of r (key, owner, kind, id). Returns 0 or -ENOENT. */
+int dht_unpublish(struct dht *d, const struct dht_record *slot);
+size_t dht_published_count(const struct dht *d);
+
 /* status 0 with res (res->status tells found / empty / conflict / no answer). The result
  * lives until the callback returns. */
 typedef void (*dht_get_cb)(void *arg, int status, const struct dht_vote_result *res);
@@ -69,7 +82,7 @@ int dht_get(struct dht *d, uint64_t now, const struct nodeid *key, dht_get_cb cb
 
 struct dht_stats {
 	uint64_t puts, puts_ok, gets, gets_found, gets_conflict;
-	uint64_t stores_served, finds_served, repairs_sent;
+	uint64_t stores_served, finds_served, repairs_sent, republished;
 };
 void dht_get_stats(const struct dht *d, struct dht_stats *st);
 

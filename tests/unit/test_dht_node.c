@@ -547,6 +547,42 @@ records_follow_departures(void **state)
 	assert_true(live <= DHT_DEFAULT_R + 2);
 }
 
+/* Every replica loses the record (disks wiped): the owner's node puts it again at its next
+ * re-publication, and gets find it; unpublished records are not put again. */
+static void
+owner_republishes_lost_records(void **state)
+{
+	struct net *net = *state;
+	struct dht_record r;
+	struct put_result p = {0};
+	unsigned h[NODES], n;
+
+	make_record(&r, "sip:frank@example.org", net->n[12].ident, 1, net->now, "f", 1);
+	assert_int_equal(dht_publish(net->n[12].d, net->now, &r, on_put, &p), 0);
+	net_run(net, net->now + 10 * 1000);
+	assert_true(p.done);
+	assert_int_equal(p.status, 0);
+	assert_int_equal(dht_published_count(net->n[12].d), 1);
+	n = holders(net, &r, h);
+	assert_int_equal(n, DHT_DEFAULT_R);
+	for (unsigned j = 0; j < n; j++)
+		assert_int_equal(dht_replica_drop(net->n[h[j]].rep, &r), 0);
+	assert_int_equal(holders(net, &r, h), 0);
+	net_run(net, net->now + DHT_REPUBLISH_MS + 30 * 1000);
+	assert_true(holders(net, &r, h) >= DHT_DEFAULT_R);
+	struct get_result *g = get(net, 1, &r.key);
+	assert_int_equal(g->res.status, DHT_VOTE_FOUND);
+	free(g);
+	/* unpublished: lost for good after the next wipe */
+	assert_int_equal(dht_unpublish(net->n[12].d, &r), 0);
+	assert_int_equal(dht_unpublish(net->n[12].d, &r), -ENOENT);
+	n = holders(net, &r, h);
+	for (unsigned j = 0; j < n; j++)
+		assert_int_equal(dht_replica_drop(net->n[h[j]].rep, &r), 0);
+	net_run(net, net->now + DHT_REPUBLISH_MS + 30 * 1000);
+	assert_int_equal(holders(net, &r, h), 0);
+}
+
 int
 main(void)
 {
@@ -558,6 +594,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(puts_survive_two_silent_replicas, setup, teardown),
 		cmocka_unit_test_setup_teardown(tombstones_remove_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(records_follow_departures, setup, teardown),
+		cmocka_unit_test_setup_teardown(owner_republishes_lost_records, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("dht/dht", tests, NULL, NULL);
