@@ -192,6 +192,19 @@ op_new(struct dht *d, uint8_t kind, const struct nodeid *key)
 static void put_finish(struct op *op);
 static void get_finish(struct op *op);
 
+/* The send loops hold one extra count on the operation so that a target failing at once
+ * cannot finish (and free) it under the loop; op_release gives the count back. */
+static void
+op_release(struct op *op)
+{
+	if (--op->pending > 0)
+		return;
+	if (op->kind == OP_PUT)
+		put_finish(op);
+	else
+		get_finish(op);
+}
+
 static void
 target_done(struct target *t, uint8_t state)
 {
@@ -200,12 +213,7 @@ target_done(struct target *t, uint8_t state)
 	if (t->state != T_PENDING)
 		return;
 	t->state = state;
-	if (--op->pending > 0)
-		return;
-	if (op->kind == OP_PUT)
-		put_finish(op);
-	else
-		get_finish(op);
+	op_release(op);
 }
 
 /* ---- put ---- */
@@ -302,7 +310,7 @@ put_lookup_done(void *arg, const struct nodeid *target, const struct kbr_contact
 	(void)target;
 	(void)st;
 	choose_targets(op, res, n);
-	/* remote targets first: the local store may finish the operation */
+	op->pending++;
 	for (unsigned i = 0; i < op->nt; i++) {
 		struct target *t = &op->t[i];
 
@@ -316,10 +324,11 @@ put_lookup_done(void *arg, const struct nodeid *target, const struct kbr_contact
 
 		if (!t->self)
 			continue;
-		t->status = (uint8_t)dht_replica_store(d->rep, kbr_now(d->k), &t->c.id, &op->rec);
+		t->status = (uint8_t)dht_replica_store(d->rep, kbr_now(d->k), NULL, &op->rec);
 		target_done(t, T_DONE);
 		break;
 	}
+	op_release(op);
 }
 
 int
@@ -572,7 +581,7 @@ get_finish(struct op *op)
 				continue;
 			for (size_t j = 0; j < res->nrecords; j++) {
 				if (t->self)
-					(void)dht_replica_store(d->rep, kbr_now(d->k), &t->c.id,
+					(void)dht_replica_store(d->rep, kbr_now(d->k), NULL,
 					    &res->records[j]);
 				else
 					repair_start(d, &t->c, &res->records[j]);
@@ -596,6 +605,7 @@ get_lookup_done(void *arg, const struct nodeid *target, const struct kbr_contact
 	(void)target;
 	(void)st;
 	choose_targets(op, res, n);
+	op->pending++;
 	for (unsigned i = 0; i < op->nt; i++) {
 		struct target *t = &op->t[i];
 
@@ -616,6 +626,7 @@ get_lookup_done(void *arg, const struct nodeid *target, const struct kbr_contact
 		target_done(t, k >= 0 ? T_DONE : T_FAILED);
 		break;
 	}
+	op_release(op);
 }
 
 int

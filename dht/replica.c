@@ -417,7 +417,7 @@ store_rules(struct dht_replica *rep, uint64_t now, const struct nodeid *source,
 	enum dht_reason why;
 	int err;
 
-	if (!rate_take(rep, now, source))
+	if (source != NULL && !rate_take(rep, now, source))
 		return DHT_ERR_RATE;
 	why = dht_record_verify(r, now);
 	if (why != DHT_OK)
@@ -468,7 +468,7 @@ dht_replica_store(struct dht_replica *rep, uint64_t now, const struct nodeid *so
 {
 	enum dht_reason why;
 
-	if (rep == NULL || source == NULL || r == NULL)
+	if (rep == NULL || r == NULL)
 		return DHT_ERR_INTERNAL;
 	why = store_rules(rep, now, source, r);
 	if (why != DHT_OK && (unsigned)why < REASONS)

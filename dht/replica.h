@@ -39,7 +39,8 @@ struct dht_replica *dht_replica_new(struct dht_store *store,
     const struct dht_replica_limits *l);
 void dht_replica_free(struct dht_replica *rep);
 
-/* A STORE of r from the node `source` at time now. DHT_OK when r is now stored (durably,
+/* A STORE of r from the node `source` at time now (NULL: from this node itself, which
+ * the per-source rate does not limit). DHT_OK when r is now stored (durably,
  * if the store is) or was already stored byte for byte; otherwise the reason it was
  * refused, and nothing stored changed. */
 enum dht_reason dht_replica_store(struct dht_replica *rep, uint64_t now,
