@@ -1,6 +1,8 @@
 /* The debug control socket: per connection, read one command line (bounded in size and
- * time), run it against the KBR and write one JSON line back. A lookup answers from its
- * completion callback; if the client left meanwhile, the request is only marked gone. */
+ * time), run it against the KBR or the DHT and write one JSON line back. A lookup, put, get
+ * or remove answers from its completion callback; if the client left meanwhile, the request
+ * is only marked gone. Names are taken as bytes: the DHT key is the SHA-1 of the name as
+ * given, records are of kind CTL_KIND, id 0, owned by this node's identity. */
 #include "p2pnsd/control.h"
 
 #include <errno.h>
@@ -19,6 +21,10 @@
 
 #include <event2/event.h>
 
+#include "common/cli.h"
+#include "dht/dht.h"
+#include "dht/record.h"
+#include "dht/replica.h"
 #include "kbr/table.h"
 #include "p2pnsd/log.h"
 #include "p2pnsd/p2pnsd.h"
@@ -27,6 +33,7 @@
 enum {
 	CTL_ACCEPT_BATCH = 16,		/* connections accepted per wakeup */
 	CTL_BACKLOG = 64,
+	CTL_MAX_ARGS = 4,		/* words after the command; one more is an error */
 };
 
 /* A growing output buffer, bounded by CTL_OUT_MAX; failed once anything did not fit. */
@@ -38,11 +45,11 @@ struct jbuf {
 
 enum conn_state {
 	CONN_READ,			/* reading the command line */
-	CONN_WAIT,			/* a lookup is running */
+	CONN_WAIT,			/* a lookup, put or get is running */
 	CONN_WRITE,			/* writing the answer */
 };
 
-struct ctl_lookup;
+struct ctl_req;
 
 struct ctl_conn {
 	struct control *ctl;
@@ -51,20 +58,21 @@ struct ctl_conn {
 	enum conn_state state;
 	uint64_t since;			/* monotonic ms the state began: bounds reads and writes */
 	bool eof;			/* the client ended its side with the command */
-	char in[CTL_LINE_MAX + 1];
+	char in[CTL_PUT_LINE_MAX + 1];
 	size_t inlen;
 	struct jbuf out;
 	size_t outoff;
-	struct ctl_lookup *lookup;	/* while CONN_WAIT */
+	struct ctl_req *req;		/* while CONN_WAIT */
 	LIST_ENTRY(ctl_conn) entry;
 };
 
-/* The argument of one kbr_lookup_start; lives until the callback, even if the client
- * that asked has gone (conn == NULL then). */
-struct ctl_lookup {
+/* The argument of one kbr_lookup_start, dht_put or dht_get; lives until the callback, even
+ * if the client that asked has gone (conn == NULL then). */
+struct ctl_req {
 	struct control *ctl;
 	struct ctl_conn *conn;
-	LIST_ENTRY(ctl_lookup) entry;
+	const char *what;		/* "lookup", "put", ...: for the time-out message */
+	LIST_ENTRY(ctl_req) entry;
 };
 
 struct control {
@@ -73,7 +81,7 @@ struct control {
 	struct event *ev;
 	char path[sizeof(((struct sockaddr_un *)NULL)->sun_path)];
 	LIST_HEAD(, ctl_conn) conns;
-	LIST_HEAD(, ctl_lookup) lookups;
+	LIST_HEAD(, ctl_req) reqs;
 	unsigned nconns;
 	bool bound;			/* the socket file is ours to remove */
 };
@@ -181,8 +189,8 @@ conn_close(struct ctl_conn *conn)
 {
 	struct control *c = conn->ctl;
 
-	if (conn->lookup != NULL)
-		conn->lookup->conn = NULL;	/* the callback will only free the request */
+	if (conn->req != NULL)
+		conn->req->conn = NULL;		/* the callback will only free the request */
 	if (conn->ev != NULL)
 		event_free(conn->ev);
 	close(conn->fd);
@@ -305,19 +313,62 @@ cmd_table(struct ctl_conn *conn)
 	conn_reply(conn, &b);
 }
 
+/* A request for a callback, the connection set to wait for it. Set up before the call
+ * that takes it: the callback may run at once and switch to writing. NULL (after answering
+ * the client) if there is no memory. */
+static struct ctl_req *
+req_new(struct ctl_conn *conn, const char *what)
+{
+	struct control *c = conn->ctl;
+	struct ctl_req *req = calloc(1, sizeof(*req));
+
+	if (req == NULL) {
+		conn_error(conn, "out of memory");
+		return NULL;
+	}
+	req->ctl = c;
+	req->conn = conn;
+	req->what = what;
+	LIST_INSERT_HEAD(&c->reqs, req, entry);
+	conn->req = req;
+	if (conn_set_state(conn, CONN_WAIT) != 0)
+		shutdown(conn->fd, SHUT_RDWR);
+	return req;
+}
+
+/* Ends a request from its callback: the connection to answer, or NULL if it has gone. */
+static struct ctl_conn *
+req_end(struct ctl_req *req)
+{
+	struct ctl_conn *conn = req->conn;
+
+	LIST_REMOVE(req, entry);
+	free(req);
+	if (conn != NULL)
+		conn->req = NULL;
+	return conn;
+}
+
+/* The call that should have taken the request failed with err (no callback will come);
+ * busy tells the client about -EBUSY. */
+static void
+req_failed(struct ctl_req *req, int err, const char *busy)
+{
+	struct ctl_conn *conn = req_end(req);
+
+	if (conn != NULL)
+		conn_error(conn, err == -EBUSY ? busy : strerror(-err));
+}
+
 static void
 lookup_done(void *arg, const struct nodeid *target, const struct kbr_contact *res, size_t n,
     const struct kbr_lookup_stats *st)
 {
-	struct ctl_lookup *req = arg;
-	struct ctl_conn *conn = req->conn;
+	struct ctl_conn *conn = req_end(arg);
 	struct jbuf b = {0};
 
-	LIST_REMOVE(req, entry);
-	free(req);
 	if (conn == NULL)
 		return;		/* the client has gone */
-	conn->lookup = NULL;
 	jb_printf(&b, "{\"target\":");
 	jb_id(&b, target);
 	jb_printf(&b, ",\"nodes\":[");
@@ -337,7 +388,7 @@ static void
 cmd_lookup(struct ctl_conn *conn, const char *arg)
 {
 	struct control *c = conn->ctl;
-	struct ctl_lookup *req;
+	struct ctl_req *req;
 	struct nodeid target;
 	int err;
 
@@ -345,25 +396,11 @@ cmd_lookup(struct ctl_conn *conn, const char *arg)
 		conn_error(conn, "usage: lookup HEX40");
 		return;
 	}
-	req = calloc(1, sizeof(*req));
-	if (req == NULL) {
-		conn_error(conn, "out of memory");
+	if ((req = req_new(conn, "lookup")) == NULL)
 		return;
-	}
-	req->ctl = c;
-	req->conn = conn;
-	LIST_INSERT_HEAD(&c->lookups, req, entry);
-	conn->lookup = req;
-	/* before the start: the callback may run at once and switch to writing */
-	if (conn_set_state(conn, CONN_WAIT) != 0)
-		shutdown(conn->fd, SHUT_RDWR);
 	err = kbr_lookup_start(c->d->kbr, p2pnsd_now(), &target, lookup_done, req);
-	if (err != 0) {
-		LIST_REMOVE(req, entry);
-		free(req);
-		conn->lookup = NULL;
-		conn_error(conn, err == -EBUSY ? "too many lookups" : strerror(-err));
-	}
+	if (err != 0)
+		req_failed(req, err, "too many lookups");
 	p2pnsd_kick(c->d);
 }
 
@@ -389,6 +426,348 @@ cmd_ping(struct ctl_conn *conn, const char *arg)
 	conn_reply(conn, &b);
 }
 
+/* ---- the DHT ---- */
+
+/* Splits s in place into at most max blank-separated words. Returns how many words there
+ * are (max + 1 if there are more), 0 for a NULL s. */
+static size_t
+split_words(char *s, char **words, size_t max)
+{
+	size_t n = 0;
+
+	while (s != NULL && *s != '\0') {
+		while (*s == ' ' || *s == '\t')
+			*s++ = '\0';
+		if (*s == '\0')
+			break;
+		if (n == max)
+			return max + 1;
+		words[n++] = s;
+		s += strcspn(s, " \t");
+	}
+	return n;
+}
+
+/* The DHT key of a name (its bytes as given); false after answering the client if the
+ * name is too long. */
+static bool
+name_key(struct ctl_conn *conn, const char *name, struct nodeid *key)
+{
+	size_t len = strlen(name);
+
+	if (len > CTL_NAME_MAX) {
+		conn_error(conn, "name too long (at most 255 bytes)");
+		return false;
+	}
+	if (nodeid_sha1(key, name, len) != 0) {
+		conn_error(conn, "cannot hash the name");
+		return false;
+	}
+	return true;
+}
+
+/* Bytes as a JSON string: well-formed UTF-8 as it is, every other byte that is not
+ * printable ASCII as \u00XX (so the answer is always valid JSON). */
+static void
+jb_bytes(struct jbuf *b, const uint8_t *p, size_t len)
+{
+	jb_printf(b, "\"");
+	for (size_t i = 0; i < len;) {
+		uint8_t c = p[i];
+		size_t n = 0;
+
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 2;
+		else if (c >= 0xe0 && c <= 0xef)
+			n = 3;
+		else if (c >= 0xf0 && c <= 0xf4)
+			n = 4;
+		if (n > 0 && i + n <= len) {
+			bool ok = true;
+
+			for (size_t j = 1; j < n; j++)
+				ok = ok && (p[i + j] & 0xc0) == 0x80;
+			/* no overlong forms, surrogates or code points past U+10FFFF */
+			if ((c == 0xe0 && p[i + 1] < 0xa0) || (c == 0xed && p[i + 1] > 0x9f) ||
+			    (c == 0xf0 && p[i + 1] < 0x90) || (c == 0xf4 && p[i + 1] > 0x8f))
+				ok = false;
+			if (ok) {
+				jb_printf(b, "%.*s", (int)n, (const char *)p + i);
+				i += n;
+				continue;
+			}
+		}
+		if (c == '"' || c == '\\')
+			jb_printf(b, "\\%c", c);
+		else if (c < 0x20 || c >= 0x7f)
+			jb_printf(b, "\\u%04x", c);
+		else
+			jb_printf(b, "%c", c);
+		i++;
+	}
+	jb_printf(b, "\"");
+}
+
+static void
+jb_hex(struct jbuf *b, const uint8_t *p, size_t len)
+{
+	jb_printf(b, "\"");
+	for (size_t i = 0; i < len; i++)
+		jb_printf(b, "%02x", p[i]);
+	jb_printf(b, "\"");
+}
+
+/* The seq of this node's next record: the time in ms, but always above the last one. */
+static uint64_t
+next_seq(struct p2pnsd *d, uint64_t now)
+{
+	d->last_seq = now > d->last_seq ? now : d->last_seq + 1;
+	return d->last_seq;
+}
+
+static void
+put_done(void *arg, int status, unsigned stored, unsigned asked, enum dht_reason refused)
+{
+	struct ctl_conn *conn = req_end(arg);
+	struct jbuf b = {0};
+
+	if (conn == NULL)
+		return;
+	if (status == 0) {
+		jb_printf(&b, "{\"ok\":true,\"stored\":%u,\"asked\":%u}", stored, asked);
+	} else {
+		jb_printf(&b, "{\"ok\":false,\"error\":");
+		jb_str(&b, refused != DHT_OK ? dht_reason_name(refused) :
+		    "no majority of the replicas answered");
+		jb_printf(&b, ",\"stored\":%u,\"asked\":%u}", stored, asked);
+	}
+	conn_reply(conn, &b);
+}
+
+/* Signs r (owner, key, kind and id set by the caller) and puts it into the DHT. */
+static void
+put_record(struct ctl_conn *conn, struct dht_record *r, const char *what)
+{
+	struct p2pnsd *d = conn->ctl->d;
+	struct ctl_req *req;
+	int err;
+
+	if (dht_record_sign(r, d->ident) != 0) {
+		conn_error(conn, "cannot sign the record");
+		return;
+	}
+	if ((req = req_new(conn, what)) == NULL)
+		return;
+	err = dht_put(d->dht, p2pnsd_now(), r, put_done, req);
+	if (err != 0)
+		req_failed(req, err, "too many DHT operations in flight");
+	p2pnsd_kick(d);
+}
+
+static void
+cmd_put(struct ctl_conn *conn, char *arg)
+{
+	static const char use[] = "usage: put NAME VALUE [TTL_SECONDS]";
+	struct p2pnsd *d = conn->ctl->d;
+	struct dht_record r;
+	char *w[CTL_MAX_ARGS];
+	size_t n = split_words(arg, w, CTL_MAX_ARGS), vlen;
+	unsigned ttl = CTL_TTL_DEFAULT_S;
+	uint64_t now;
+
+	if (n < 2 || n > 3) {
+		conn_error(conn, use);
+		return;
+	}
+	vlen = strlen(w[1]);
+	if (vlen > DHT_MAX_VALUE) {
+		conn_error(conn, "value too long (at most 1024 bytes)");
+		return;
+	}
+	if (n == 3 && cli_parse_uint(w[2], 1, DHT_MAX_TTL_MS / 1000, &ttl) != 0) {
+		conn_error(conn, "bad TTL (1..604800 seconds)");
+		return;
+	}
+	memset(&r, 0, sizeof(r));
+	if (!name_key(conn, w[0], &r.key))
+		return;
+	now = p2pnsd_now();
+	r.kind = CTL_KIND;
+	r.id = 0;
+	r.seq = next_seq(d, now);
+	r.expiry = now + (uint64_t)ttl * 1000;
+	memcpy(r.owner, d->ident->pub, sizeof(r.owner));
+	r.value_len = (uint16_t)vlen;
+	memcpy(r.value, w[1], vlen);
+	put_record(conn, &r, "put");
+}
+
+static void
+cmd_remove(struct ctl_conn *conn, char *arg)
+{
+	struct p2pnsd *d = conn->ctl->d;
+	struct dht_record r;
+	char *w[CTL_MAX_ARGS];
+	uint64_t now;
+
+	if (split_words(arg, w, CTL_MAX_ARGS) != 1) {
+		conn_error(conn, "usage: remove NAME");
+		return;
+	}
+	memset(&r, 0, sizeof(r));
+	if (!name_key(conn, w[0], &r.key))
+		return;
+	now = p2pnsd_now();
+	r.kind = CTL_KIND;
+	r.id = 0;
+	r.seq = next_seq(d, now);
+	r.expiry = now + (uint64_t)CTL_TOMBSTONE_TTL_S * 1000;
+	r.flags = DHT_REC_TOMBSTONE;
+	memcpy(r.owner, d->ident->pub, sizeof(r.owner));
+	put_record(conn, &r, "remove");
+}
+
+static const char *
+vote_status_name(enum dht_vote_status st)
+{
+	switch (st) {
+	case DHT_VOTE_FOUND:
+		return "found";
+	case DHT_VOTE_EMPTY:
+		return "empty";
+	case DHT_VOTE_CONFLICT:
+		return "conflict";
+	case DHT_VOTE_NO_ANSWER:
+		return "no answer";
+	}
+	return "unknown";
+}
+
+static void
+get_done(void *arg, int status, const struct dht_vote_result *res)
+{
+	struct ctl_conn *conn = req_end(arg);
+	struct jbuf b = {0};
+	uint64_t now = p2pnsd_now();
+
+	if (conn == NULL)
+		return;
+	if (status != 0 || res == NULL) {
+		conn_error(conn, status != 0 ? strerror(-status) : "no result");
+		return;
+	}
+	jb_printf(&b, "{\"status\":");
+	jb_str(&b, vote_status_name(res->status));
+	if (res->status == DHT_VOTE_FOUND) {
+		jb_printf(&b, ",\"owner\":");
+		jb_hex(&b, res->owner, sizeof(res->owner));
+		jb_printf(&b, ",\"votes\":%u,\"answers\":%u,\"records\":[",
+		    res->votes_for_owner, res->answers);
+		for (size_t i = 0; i < res->nrecords; i++) {
+			const struct dht_record *r = &res->records[i];
+
+			jb_printf(&b, "%s{\"kind\":%lu,\"id\":%lu,\"seq\":%llu,\"value\":",
+			    i ? "," : "", (unsigned long)r->kind, (unsigned long)r->id,
+			    (unsigned long long)r->seq);
+			jb_bytes(&b, r->value, r->value_len);
+			jb_printf(&b, ",\"value_hex\":");
+			jb_hex(&b, r->value, r->value_len);
+			jb_printf(&b, ",\"expires_in_ms\":%lld,\"tombstone\":%s}",
+			    (long long)(int64_t)(r->expiry - now),
+			    r->flags & DHT_REC_TOMBSTONE ? "true" : "false");
+		}
+		jb_printf(&b, "]");
+	}
+	jb_printf(&b, "}");
+	conn_reply(conn, &b);
+}
+
+static void
+cmd_get(struct ctl_conn *conn, char *arg)
+{
+	struct p2pnsd *d = conn->ctl->d;
+	struct ctl_req *req;
+	struct nodeid key;
+	char *w[CTL_MAX_ARGS];
+	int err;
+
+	if (split_words(arg, w, CTL_MAX_ARGS) != 1) {
+		conn_error(conn, "usage: get NAME");
+		return;
+	}
+	if (!name_key(conn, w[0], &key))
+		return;
+	if ((req = req_new(conn, "get")) == NULL)
+		return;
+	err = dht_get(d->dht, p2pnsd_now(), &key, get_done, req);
+	if (err != 0)
+		req_failed(req, err, "too many DHT operations in flight");
+	p2pnsd_kick(d);
+}
+
+/* What this node holds as a replica for NAME's slot (kind CTL_KIND, id 0), any owner. */
+static void
+cmd_holds(struct ctl_conn *conn, char *arg)
+{
+	struct p2pnsd *d = conn->ctl->d;
+	const struct dht_record *best = NULL;
+	struct dht_record *recs;
+	struct nodeid key;
+	struct jbuf b = {0};
+	char *w[CTL_MAX_ARGS];
+	int n;
+
+	if (split_words(arg, w, CTL_MAX_ARGS) != 1) {
+		conn_error(conn, "usage: holds NAME");
+		return;
+	}
+	if (!name_key(conn, w[0], &key))
+		return;
+	recs = calloc(DHT_MAX_PER_KEY, sizeof(*recs));
+	if (recs == NULL) {
+		conn_error(conn, "out of memory");
+		return;
+	}
+	n = dht_replica_find(d->rep, p2pnsd_now(), &key, recs, DHT_MAX_PER_KEY);
+	if (n < 0) {
+		free(recs);
+		conn_error(conn, strerror(-n));
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		if (recs[i].kind == CTL_KIND && recs[i].id == 0 &&
+		    (best == NULL || recs[i].seq > best->seq))
+			best = &recs[i];
+	jb_printf(&b, "{\"holds\":%s,\"seq\":%llu,\"tombstone\":%s", best ? "true" : "false",
+	    best ? (unsigned long long)best->seq : 0ULL,
+	    best && (best->flags & DHT_REC_TOMBSTONE) ? "true" : "false");
+	if (best != NULL) {
+		jb_printf(&b, ",\"owner\":");
+		jb_hex(&b, best->owner, sizeof(best->owner));
+	}
+	jb_printf(&b, "}");
+	free(recs);
+	conn_reply(conn, &b);
+}
+
+/* The replica's records and its refusals, by dht_reason_name. */
+static void
+cmd_store(struct ctl_conn *conn)
+{
+	struct p2pnsd *d = conn->ctl->d;
+	struct jbuf b = {0};
+
+	jb_printf(&b, "{\"records\":%zu,\"refused\":{", dht_replica_count(d->rep));
+	for (unsigned why = DHT_ERR_MALFORMED; why <= DHT_ERR_INTERNAL; why++) {
+		jb_printf(&b, "%s", why > DHT_ERR_MALFORMED ? "," : "");
+		jb_str(&b, dht_reason_name((enum dht_reason)why));
+		jb_printf(&b, ":%llu", (unsigned long long)dht_replica_refused(d->rep,
+		    (enum dht_reason)why));
+	}
+	jb_printf(&b, "}}");
+	conn_reply(conn, &b);
+}
+
 /* Resident set size in KiB from /proc/self/statm; 0 if unknown. */
 static unsigned long
 rss_kb(void)
@@ -411,10 +790,12 @@ cmd_stats(struct ctl_conn *conn)
 	struct p2pnsd *d = conn->ctl->d;
 	struct kbr_stats ks;
 	struct udp_stats us;
+	struct dht_stats ds;
 	struct jbuf b = {0};
 
 	kbr_get_stats(d->kbr, &ks);
 	udp_get_stats(d->udp, &us);
+	dht_get_stats(d->dht, &ds);
 #define U(x) ((unsigned long long)(x))
 	jb_printf(&b, "{\"rx\":%llu,\"tx\":%llu,\"dropped_malformed\":%llu,"
 	    "\"dropped_version\":%llu,\"dropped_rate\":%llu,\"dropped_time\":%llu,"
@@ -431,6 +812,12 @@ cmd_stats(struct ctl_conn *conn)
 	    "\"udp_tx_no_socket\":%llu,",
 	    U(us.rx), U(us.rx_truncated), U(us.rx_errors), U(us.tx), U(us.tx_dropped),
 	    U(us.tx_errors), U(us.tx_no_socket));
+	jb_printf(&b, "\"puts\":%llu,\"puts_ok\":%llu,\"gets\":%llu,\"gets_found\":%llu,"
+	    "\"gets_conflict\":%llu,\"stores_served\":%llu,\"finds_served\":%llu,"
+	    "\"repairs_sent\":%llu,\"store_records\":%zu,",
+	    U(ds.puts), U(ds.puts_ok), U(ds.gets), U(ds.gets_found), U(ds.gets_conflict),
+	    U(ds.stores_served), U(ds.finds_served), U(ds.repairs_sent),
+	    dht_replica_count(d->rep));
 #undef U
 	jb_printf(&b, "\"table_size\":%zu,\"control_connections\":%u,\"memory\":%zu,"
 	    "\"rss_kb\":%lu}",
@@ -468,8 +855,33 @@ conn_command(struct ctl_conn *conn)
 		cmd_lookup(conn, arg);
 	else if (strcmp(cmd, "ping") == 0)
 		cmd_ping(conn, arg);
+	else if (strcmp(cmd, "put") == 0)
+		cmd_put(conn, arg);
+	else if (strcmp(cmd, "get") == 0)
+		cmd_get(conn, arg);
+	else if (strcmp(cmd, "remove") == 0)
+		cmd_remove(conn, arg);
+	else if (strcmp(cmd, "holds") == 0)
+		cmd_holds(conn, arg);
+	else if (strcmp(cmd, "store") == 0 && arg == NULL)
+		cmd_store(conn);
 	else
-		conn_error(conn, "unknown command (id, table, lookup HEX40, ping ADDR, stats)");
+		conn_error(conn, "unknown command (id, table, lookup HEX40, ping ADDR, stats, "
+		    "put NAME VALUE [TTL], get NAME, remove NAME, holds NAME, store)");
+}
+
+/* The longest line allowed for what has been read so far: a put carries a value. */
+static size_t
+line_max(const char *in, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && (in[i] == ' ' || in[i] == '\t'))
+		i++;
+	if (len - i >= 4 && memcmp(in + i, "put", 3) == 0 &&
+	    (in[i + 3] == ' ' || in[i + 3] == '\t'))
+		return CTL_PUT_LINE_MAX;
+	return CTL_LINE_MAX;
 }
 
 static void
@@ -478,7 +890,7 @@ conn_read(struct ctl_conn *conn)
 	ssize_t n;
 	char *nl;
 
-	n = recv(conn->fd, conn->in + conn->inlen, CTL_LINE_MAX - conn->inlen, 0);
+	n = recv(conn->fd, conn->in + conn->inlen, CTL_PUT_LINE_MAX - conn->inlen, 0);
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 			conn_close(conn);
@@ -498,12 +910,16 @@ conn_read(struct ctl_conn *conn)
 	conn->inlen += (size_t)n;
 	conn->in[conn->inlen] = '\0';
 	nl = memchr(conn->in, '\n', conn->inlen);
-	if (nl != NULL) {
+	if (memchr(conn->in, '\0', nl != NULL ? (size_t)(nl - conn->in) : conn->inlen) != NULL) {
+		conn_error(conn, "NUL byte in command");
+	} else if (nl != NULL) {
+		if ((size_t)(nl - conn->in) > line_max(conn->in, conn->inlen)) {
+			conn_error(conn, "command line too long");
+			return;
+		}
 		*nl = '\0';
 		conn_command(conn);
-	} else if (memchr(conn->in, '\0', conn->inlen) != NULL) {
-		conn_error(conn, "NUL byte in command");
-	} else if (conn->inlen >= CTL_LINE_MAX) {
+	} else if (conn->inlen >= line_max(conn->in, conn->inlen)) {
 		conn_error(conn, "command line too long");
 	}
 }
@@ -540,11 +956,14 @@ conn_event(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (what & EV_TIMEOUT) {
-		if (conn->state == CONN_WAIT && conn->lookup != NULL) {
-			/* the request stays with the KBR, marked gone */
-			conn->lookup->conn = NULL;
-			conn->lookup = NULL;
-			conn_error(conn, "lookup timed out");
+		if (conn->state == CONN_WAIT && conn->req != NULL) {
+			char msg[64];
+
+			/* the request stays with the KBR or the DHT, marked gone */
+			snprintf(msg, sizeof(msg), "%s timed out", conn->req->what);
+			conn->req->conn = NULL;
+			conn->req = NULL;
+			conn_error(conn, msg);
 		} else {
 			log_debug("control: connection timed out");
 			conn_close(conn);
@@ -652,7 +1071,7 @@ control_open(struct control **out, struct p2pnsd *d, const char *path)
 		return -ENOMEM;
 	c->d = d;
 	LIST_INIT(&c->conns);
-	LIST_INIT(&c->lookups);
+	LIST_INIT(&c->reqs);
 	memcpy(c->path, sun.sun_path, sizeof(c->path));
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0) {
@@ -685,13 +1104,13 @@ void
 control_free(struct control *c)
 {
 	struct ctl_conn *conn;
-	struct ctl_lookup *req;
+	struct ctl_req *req;
 
 	if (c == NULL)
 		return;
 	while ((conn = LIST_FIRST(&c->conns)) != NULL)
 		conn_close(conn);
-	while ((req = LIST_FIRST(&c->lookups)) != NULL) {
+	while ((req = LIST_FIRST(&c->reqs)) != NULL) {
 		LIST_REMOVE(req, entry);
 		free(req);
 	}

@@ -1,5 +1,6 @@
 /* p2pnsd: the p2pns daemon. Loads or creates the node identity, runs the secure-Kademlia
- * node over UDP on one libevent loop and offers the debug control socket. */
+ * node over UDP on one libevent loop with the DHT on top of it (its replica records in an
+ * LMDB store in the data directory) and offers the debug control socket. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
@@ -16,6 +17,9 @@
 #include <openssl/rand.h>
 
 #include "common/cli.h"
+#include "dht/dht.h"
+#include "dht/replica.h"
+#include "dht/store.h"
 #include "kbr/kbr.h"
 #include "p2pnsd/contacts.h"
 #include "p2pnsd/control.h"
@@ -33,29 +37,38 @@ enum {
 	MAX_BOOTSTRAP = 64,		/* --bootstrap addresses */
 	SAVE_INTERVAL_S = 60,		/* contacts are saved this often */
 	KICK_MAX_MS = 10 * 1000,	/* longest timer wait (the wall clock may jump) */
+	STORE_SIZE_DEFAULT = 256,	/* --store-size, MB */
+	STORE_SIZE_MAX = 64 * 1024,	/* MB: the map is address space, reserved up front */
+	REPLICAS_MAX = DHT_MAX_R % 2 ? DHT_MAX_R : DHT_MAX_R - 1,	/* odd */
 };
 
 static const char usage[] =
     "usage: p2pnsd --port P --data-dir DIR [--bind ADDR]... [--bootstrap HOST:PORT]...\n"
-    "              [--identity FILE] [--c1 N] [--c2 N] [--log-level LEVEL]\n"
+    "              [--identity FILE] [--c1 N] [--c2 N] [--replicas N] [--store-size MB]\n"
+    "              [--log-level LEVEL]\n"
     "\n"
-    "Runs a p2pns node: the secure-Kademlia overlay over UDP (IPv4 and IPv6).\n"
+    "Runs a p2pns node: the secure-Kademlia overlay over UDP (IPv4 and IPv6) and the\n"
+    "replicated DHT on top of it.\n"
     "\n"
     "  --port P              UDP port, 1..65535 (required)\n"
     "  --bind ADDR           IPv4 or IPv6 address to listen on; may repeat\n"
     "                        (default: 0.0.0.0 and ::, IPv6 sockets are IPv6-only)\n"
     "  --bootstrap HOST:PORT a node to join through, \"1.2.3.4:5\" or \"[::1]:5\"; may repeat\n"
     "  --data-dir DIR        state directory (created with mode 0700): identity.pem,\n"
-    "                        contacts, control.sock (required)\n"
+    "                        contacts, control.sock, store/ (required)\n"
     "  --identity FILE       identity file (default DIR/identity.pem; created if missing)\n"
     "  --c1 N                static puzzle difficulty of the overlay, 0..40 (default 16)\n"
     "  --c2 N                dynamic puzzle difficulty of the overlay, 0..40 (default 20)\n"
+    "  --replicas N          replicas of each DHT record, odd, 1..15 (default 5)\n"
+    "  --store-size MB       largest size of the record store DIR/store, 1..65536\n"
+    "                        (default 256)\n"
     "  --log-level LEVEL     error, warn, info (default) or debug\n"
     "  -h, --help            this help\n"
     "  -V, --version         print the version\n"
     "\n"
-    "Every node of an overlay must use the same c1 and c2. The saved contacts let a node\n"
-    "rejoin without --bootstrap. SIGTERM or SIGINT stop the node cleanly.\n"
+    "Every node of an overlay must use the same c1 and c2, and should use the same\n"
+    "replicas. The saved contacts let a node rejoin without --bootstrap. SIGTERM or\n"
+    "SIGINT stop the node cleanly.\n"
     "Exit status: 0 success, 1 error, 2 usage error.\n";
 
 struct options {
@@ -67,6 +80,8 @@ struct options {
 	const char *datadir;
 	const char *identity;
 	unsigned c1, c2;
+	unsigned replicas;
+	unsigned store_mb;
 	int loglevel;
 };
 
@@ -126,6 +141,8 @@ parse_options(int argc, char **argv, struct options *o)
 		{"identity", required_argument, NULL, 'i'},
 		{"c1", required_argument, NULL, '1'},
 		{"c2", required_argument, NULL, '2'},
+		{"replicas", required_argument, NULL, 'r'},
+		{"store-size", required_argument, NULL, 's'},
 		{"log-level", required_argument, NULL, 'l'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -137,6 +154,8 @@ parse_options(int argc, char **argv, struct options *o)
 	memset(o, 0, sizeof(*o));
 	o->c1 = 16;
 	o->c2 = 20;
+	o->replicas = DHT_DEFAULT_R;
+	o->store_mb = STORE_SIZE_DEFAULT;
 	o->loglevel = LOG_INFO;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":hV", longopts, NULL)) != -1) {
@@ -180,6 +199,17 @@ parse_options(int argc, char **argv, struct options *o)
 			if (cli_parse_uint(optarg, 0, PUZZLE_MAX_BITS, &o->c2) != 0)
 				return usage_error("bad --c2 '%s' (0..%d)", optarg, PUZZLE_MAX_BITS);
 			break;
+		case 'r':
+			if (cli_parse_uint(optarg, 1, REPLICAS_MAX, &o->replicas) != 0 ||
+			    o->replicas % 2 == 0)
+				return usage_error("bad --replicas '%s' (odd, 1..%d)", optarg,
+				    REPLICAS_MAX);
+			break;
+		case 's':
+			if (cli_parse_uint(optarg, 1, STORE_SIZE_MAX, &o->store_mb) != 0)
+				return usage_error("bad --store-size '%s' (1..%d MB)", optarg,
+				    STORE_SIZE_MAX);
+			break;
 		case 'l':
 			o->loglevel = log_level_parse(optarg);
 			if (o->loglevel < 0)
@@ -219,16 +249,22 @@ p2pnsd_now(void)
 void
 p2pnsd_kick(struct p2pnsd *d)
 {
-	uint64_t now = p2pnsd_now(), next = kbr_tick(d->kbr, now);
-	uint64_t wait = next > now ? next - now : 0;
+	uint64_t now = p2pnsd_now(), next = kbr_tick(d->kbr, now), wait;
 	struct timeval tv;
 
+	if (d->dht != NULL) {
+		uint64_t dnext = dht_tick(d->dht, now);
+
+		if (dnext < next)
+			next = dnext;
+	}
+	wait = next > now ? next - now : 0;
 	if (wait > KICK_MAX_MS)
 		wait = KICK_MAX_MS;
 	tv.tv_sec = (time_t)(wait / 1000);
 	tv.tv_usec = (suseconds_t)(wait % 1000) * 1000;
 	if (evtimer_add(d->timer, &tv) != 0)
-		fatalx("cannot arm the KBR timer");
+		fatalx("cannot arm the KBR and DHT timer");
 }
 
 static void
@@ -251,6 +287,26 @@ static void
 on_batch(void *arg)
 {
 	p2pnsd_kick(arg);
+}
+
+static void
+on_send(void *arg, const struct kbr_addr *to, const uint8_t *buf, size_t len)
+{
+	struct p2pnsd *d = arg;
+
+	udp_send(d->udp, to, buf, len);
+}
+
+/* STORE and FIND_VALUE from other nodes: the DHT's (none before it exists). */
+static uint8_t
+on_app_request(void *arg, uint64_t now, const struct kbr_contact *from, uint8_t type,
+    const uint8_t *body, size_t len, uint8_t *answer, size_t *answer_len)
+{
+	struct p2pnsd *d = arg;
+
+	if (d->dht == NULL)
+		return 0;
+	return dht_handle_request(d->dht, now, from, type, body, len, answer, answer_len);
 }
 
 static void
@@ -457,10 +513,21 @@ bootstrap_all(struct p2pnsd *d, const struct options *o)
 static void
 daemon_free(struct p2pnsd *d)
 {
-	/* the KBR first: the control's lookup requests must outlive its callbacks */
+	/*
+	 * The DHT before the replica and the KBR it borrows, the KBR before the store the
+	 * replica wrote to. Neither calls back when freed, so the control's requests (lookups,
+	 * puts, gets) go last: they must outlive every callback that could still name them.
+	 */
+	dht_free(d->dht);
+	d->dht = NULL;
+	dht_replica_free(d->rep);
+	d->rep = NULL;
 	if (d->kbr != NULL)
 		kbr_free(d->kbr);
 	d->kbr = NULL;
+	if (d->store != NULL)
+		d->store->ops->close(d->store);
+	d->store = NULL;
 	control_free(d->ctl);
 	udp_free(d->udp);
 	if (d->timer != NULL)
@@ -475,6 +542,34 @@ daemon_free(struct p2pnsd *d)
 		event_base_free(d->base);
 	identity_free(d->ident);
 	memset(d, 0, sizeof(*d));
+}
+
+/* The record store, the replica rules over it and the DHT over the KBR. */
+static int
+dht_start(struct p2pnsd *d, const struct options *o)
+{
+	struct dht_replica_limits lim;
+	struct dht_params dp = {.r = o->replicas};
+	int err = 0;
+
+	d->store = dht_store_lmdb_open(d->store_path, (size_t)o->store_mb << 20, &err);
+	if (d->store == NULL) {
+		log_errx("cannot open the record store %s: %s", d->store_path,
+		    err == -ENOTDIR ? "not a directory" : strerror(-err));
+		return -1;
+	}
+	dht_replica_limits_default(&lim);
+	d->rep = dht_replica_new(d->store, &lim);
+	if (d->rep == NULL) {
+		log_errx("cannot read the record store %s", d->store_path);
+		return -1;
+	}
+	d->dht = dht_new(d->kbr, d->rep, &dp);
+	if (d->dht == NULL) {
+		log_errx("cannot start the DHT (%u replicas)", o->replicas);
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -494,7 +589,8 @@ daemon_start(struct p2pnsd *d, const struct options *o)
 	}
 	if (make_datadir(d->datadir) != 0 ||
 	    path_join(d->contacts_path, sizeof(d->contacts_path), d->datadir, "contacts") != 0 ||
-	    path_join(d->control_path, sizeof(d->control_path), d->datadir, "control.sock") != 0)
+	    path_join(d->control_path, sizeof(d->control_path), d->datadir, "control.sock") != 0 ||
+	    path_join(d->store_path, sizeof(d->store_path), d->datadir, "store") != 0)
 		return -1;
 	if (o->identity != NULL) {
 		if ((size_t)snprintf(idpath, sizeof(idpath), "%s", o->identity) >= sizeof(idpath)) {
@@ -527,14 +623,16 @@ daemon_start(struct p2pnsd *d, const struct options *o)
 	}
 	if (bind_all(d, o) != 0)
 		return -1;
-	io.arg = d->udp;
-	io.send = udp_send;
+	io.arg = d;
+	io.send = on_send;
 	io.random = on_random;
+	io.app_request = on_app_request;
 	d->kbr = kbr_new(&d->params, d->ident, &io);
 	if (d->kbr == NULL) {
 		log_errx("cannot start the KBR node");
 		return -1;
 	}
+	/* the control socket first: it tells a second daemon on this directory to go away */
 	err = control_open(&d->ctl, d, d->control_path);
 	if (err != 0) {
 		log_errx("cannot open control socket %s: %s", d->control_path,
@@ -543,6 +641,8 @@ daemon_start(struct p2pnsd *d, const struct options *o)
 		    strerror(-err));
 		return -1;
 	}
+	if (dht_start(d, o) != 0)
+		return -1;
 	d->timer = evtimer_new(d->base, on_timer, d);
 	d->save_timer = event_new(d->base, -1, EV_PERSIST, on_save_timer, d);
 	d->sig_term = evsignal_new(d->base, SIGTERM, on_signal, d);
@@ -558,6 +658,8 @@ daemon_start(struct p2pnsd *d, const struct options *o)
 	log_info("p2pnsd %s: node-id %s, overlay c1 %u c2 %u, data directory %s",
 	    P2PNS_VERSION, hex, d->params.c1, d->params.c2, d->datadir);
 	log_info("control socket %s", d->control_path);
+	log_info("DHT: %u replicas per record; store %s (at most %u MB) holds %zu records",
+	    o->replicas, d->store_path, o->store_mb, dht_replica_count(d->rep));
 	bootstrap_all(d, o);
 	nbound = udp_bound(d->udp, bound, UDP_MAX_SOCKETS);
 	for (size_t i = 0; i < nbound; i++) {

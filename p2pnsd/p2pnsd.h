@@ -1,5 +1,6 @@
-/* The daemon's shared state: one libevent loop driving one KBR node over UDP, with the
- * debug control socket and the saved contacts. */
+/* The daemon's shared state: one libevent loop driving one KBR node over UDP and the DHT
+ * on top of it (replica records in an LMDB store), with the debug control socket and the
+ * saved contacts. */
 #ifndef P2PNS_P2PNSD_P2PNSD_H
 #define P2PNS_P2PNSD_P2PNSD_H
 
@@ -12,6 +13,9 @@ struct event_base;
 struct event;
 struct udp;
 struct control;
+struct dht;
+struct dht_replica;
+struct dht_store;
 
 struct p2pnsd {
 	struct event_base *base;
@@ -19,19 +23,25 @@ struct p2pnsd {
 	struct kbr_params params;
 	struct identity *ident;
 	struct udp *udp;
+	struct dht_store *store;	/* DATADIR/store */
+	struct dht_replica *rep;
+	struct dht *dht;
+	uint64_t last_seq;		/* of this node's latest record: seqs only grow */
 	struct control *ctl;
-	struct event *timer;		/* the KBR deadline */
+	struct event *timer;		/* the KBR and DHT deadline */
 	struct event *save_timer;	/* saves the contacts periodically */
 	struct event *sig_term, *sig_int;
 	char datadir[PATH_MAX];
 	char contacts_path[PATH_MAX];
 	char control_path[PATH_MAX];
+	char store_path[PATH_MAX];
 };
 
 /* CLOCK_REALTIME in milliseconds: the clock of the KBR and of its message timestamps. */
 uint64_t p2pnsd_now(void);
-/* Runs the KBR timers due now and re-arms the timer to the next deadline; to be called
- * after every kbr_input (or batch of them) and every other kbr_* call. */
+/* Runs the KBR and DHT timers due now and re-arms the timer to the earlier of their next
+ * deadlines; to be called after every kbr_input (or batch of them) and every other kbr_* or
+ * dht_* call. */
 void p2pnsd_kick(struct p2pnsd *d);
 
 #endif

@@ -1,8 +1,12 @@
 """Shared fixtures: where the built programs are (P2PNS_BUILD, set by the Makefile), and
-p2pnsd processes (Node, NodeSet, the nodes fixture) driven through their control socket."""
+p2pnsd processes (Node, NodeSet, the nodes fixture) driven through their control socket,
+with helpers to build and settle an overlay (start_overlay, wait_settled) and to ask many
+nodes at once (parallel)."""
+import concurrent.futures
 import json
 import os
 import pathlib
+import random
 import re
 import signal
 import socket
@@ -255,3 +259,46 @@ def nodes(p2pnsd, tmp_path):
         yield ns
     finally:
         ns.close()
+
+
+# ---- overlays ------------------------------------------------------------------------------
+
+def start_overlay(ns: NodeSet, count: int, seed: int, **kw) -> list:
+    """Starts count new nodes in ns, each bootstrapping from one or two earlier ones (chosen
+    with a random.Random(seed)); kw goes to NodeSet.new. Returns the new nodes."""
+    rng = random.Random(seed)
+    started = []
+    for i in range(count):
+        node = ns.new(**kw)
+        boots = rng.sample(started, min(i, rng.choice((1, 2)))) if i else []
+        node.start(bootstrap=boots)
+        started.append(node)
+    return started
+
+
+def wait_settled(nodes, min_contacts=5, timeout=30.0) -> dict:
+    """Waits until every node's routing table holds at least min_contacts contacts; returns
+    the table sizes by node name."""
+    deadline = time.monotonic() + timeout
+    while True:
+        sizes = {n.name: n.control("table")["size"] for n in nodes}
+        if all(s >= min_contacts for s in sizes.values()):
+            return sizes
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not settled after {timeout} s: table sizes {sizes}")
+        time.sleep(0.1)
+
+
+def parallel(fn, items, workers=8) -> list:
+    """fn(item) for every item on a few threads; returns [(item, result)] in the order of
+    items, result being the exception for a call that raised one."""
+    items = list(items)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = [pool.submit(fn, item) for item in items]
+        out = []
+        for item, fut in zip(items, futures):
+            try:
+                out.append((item, fut.result()))
+            except Exception as e:  # a timeout or a closed connection: the caller judges
+                out.append((item, e))
+    return out
