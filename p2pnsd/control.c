@@ -544,7 +544,8 @@ put_done(void *arg, int status, unsigned stored, unsigned asked, enum dht_reason
 	conn_reply(conn, &b);
 }
 
-/* Signs r (owner, key, kind and id set by the caller) and puts it into the DHT. */
+/* Signs r (owner, key, kind and id set by the caller) and publishes it: put into the DHT
+ * now and again every re-publication period until it expires. */
 static void
 put_record(struct ctl_conn *conn, struct dht_record *r, const char *what)
 {
@@ -558,9 +559,10 @@ put_record(struct ctl_conn *conn, struct dht_record *r, const char *what)
 	}
 	if ((req = req_new(conn, what)) == NULL)
 		return;
-	err = dht_put(d->dht, p2pnsd_now(), r, put_done, req);
+	err = dht_publish(d->dht, p2pnsd_now(), r, put_done, req);
 	if (err != 0)
-		req_failed(req, err, "too many DHT operations in flight");
+		req_failed(req, err, err == -ENOSPC ? "too many records published by this node" :
+		    "too many DHT operations in flight");
 	p2pnsd_kick(d);
 }
 
