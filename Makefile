@@ -152,8 +152,11 @@ demo: deps
 	@sh tools/demo.sh "$(abspath $(B))"
 
 bench: deps
-	@$(MAKE) --no-print-directory -j$(JOBS) $(BENCH_BINS)
+	@$(MAKE) --no-print-directory -j$(JOBS) all $(BENCH_BINS)
 	@for b in $(BENCH_BINS); do $$b || exit 1; done
+	@for b in tests/bench/*.py; do \
+		P2PNS_BUILD="$(abspath $(B))" $(PYTHON) $$b || exit 1; \
+	done
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
