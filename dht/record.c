@@ -5,146 +5,12 @@
 #include <errno.h>
 #include <string.h>
 
+#include "common/bytes.h"
+
 enum {
 	SIG_DOMAIN_LEN = sizeof(DHT_SIG_DOMAIN) - 1,	/* without the NUL */
 	SIGNED_MAX = SIG_DOMAIN_LEN + DHT_REC_MAX - ID_SIG_LEN,
 };
-
-/* A bounds-checked reader over one encoded record. */
-struct reader {
-	const uint8_t *p;
-	size_t left;
-	bool bad;
-};
-
-static const uint8_t *
-take(struct reader *r, size_t n)
-{
-	const uint8_t *p = r->p;
-
-	if (r->bad || n > r->left) {
-		r->bad = true;
-		return NULL;
-	}
-	r->p += n;
-	r->left -= n;
-	return p;
-}
-
-static uint8_t
-get8(struct reader *r)
-{
-	const uint8_t *p = take(r, 1);
-
-	return p ? p[0] : 0;
-}
-
-static uint16_t
-get16(struct reader *r)
-{
-	const uint8_t *p = take(r, 2);
-
-	return p ? (uint16_t)(p[0] << 8 | p[1]) : 0;
-}
-
-static uint32_t
-get32(struct reader *r)
-{
-	const uint8_t *p = take(r, 4);
-	uint32_t v = 0;
-
-	for (size_t i = 0; p != NULL && i < 4; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint64_t
-get64(struct reader *r)
-{
-	const uint8_t *p = take(r, 8);
-	uint64_t v = 0;
-
-	for (size_t i = 0; p != NULL && i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static void
-get_bytes(struct reader *r, void *out, size_t n)
-{
-	const uint8_t *p = take(r, n);
-
-	if (p != NULL && n > 0)
-		memcpy(out, p, n);
-}
-
-/* A bounds-checked writer. */
-struct writer {
-	uint8_t *p;
-	size_t left;
-	bool full;
-};
-
-static uint8_t *
-put(struct writer *w, size_t n)
-{
-	uint8_t *p = w->p;
-
-	if (w->full || n > w->left) {
-		w->full = true;
-		return NULL;
-	}
-	w->p += n;
-	w->left -= n;
-	return p;
-}
-
-static void
-put8(struct writer *w, uint8_t v)
-{
-	uint8_t *p = put(w, 1);
-
-	if (p != NULL)
-		p[0] = v;
-}
-
-static void
-put16(struct writer *w, uint16_t v)
-{
-	uint8_t *p = put(w, 2);
-
-	if (p != NULL) {
-		p[0] = (uint8_t)(v >> 8);
-		p[1] = (uint8_t)v;
-	}
-}
-
-static void
-put32(struct writer *w, uint32_t v)
-{
-	uint8_t *p = put(w, 4);
-
-	for (size_t i = 0; p != NULL && i < 4; i++)
-		p[i] = (uint8_t)(v >> (24 - 8 * i));
-}
-
-static void
-put64(struct writer *w, uint64_t v)
-{
-	uint8_t *p = put(w, 8);
-
-	for (size_t i = 0; p != NULL && i < 8; i++)
-		p[i] = (uint8_t)(v >> (56 - 8 * i));
-}
-
-static void
-put_bytes(struct writer *w, const void *data, size_t n)
-{
-	uint8_t *p = put(w, n);
-
-	if (p != NULL && n > 0)
-		memcpy(p, data, n);
-}
 
 /* The form rules every record obeys. Returns DHT_OK, DHT_ERR_MALFORMED or DHT_ERR_TOO_BIG. */
 static enum dht_reason
@@ -161,19 +27,19 @@ check_form(const struct dht_record *r)
 
 /* Writes every field before the signature. */
 static void
-put_unsigned(struct writer *w, const struct dht_record *r)
+put_unsigned(struct byte_writer *w, const struct dht_record *r)
 {
-	put_bytes(w, r->key.b, NODEID_LEN);
-	put32(w, r->kind);
-	put32(w, r->id);
-	put64(w, r->seq);
-	put64(w, r->expiry);
-	put8(w, r->flags);
-	put_bytes(w, r->owner, ID_PUBKEY_LEN);
+	bw_bytes(w, r->key.b, NODEID_LEN);
+	bw_u32(w, r->kind);
+	bw_u32(w, r->id);
+	bw_u64(w, r->seq);
+	bw_u64(w, r->expiry);
+	bw_u8(w, r->flags);
+	bw_bytes(w, r->owner, ID_PUBKEY_LEN);
 	if (r->flags & DHT_REC_SECRET)
-		put_bytes(w, r->secret_hash, NODEID_LEN);
-	put16(w, r->value_len);
-	put_bytes(w, r->value, r->value_len);
+		bw_bytes(w, r->secret_hash, NODEID_LEN);
+	bw_u16(w, r->value_len);
+	bw_bytes(w, r->value, r->value_len);
 }
 
 /* The bytes the owner signs: the domain string, then every field before the signature.
@@ -181,9 +47,9 @@ put_unsigned(struct writer *w, const struct dht_record *r)
 static size_t
 signed_bytes(const struct dht_record *r, uint8_t *buf)
 {
-	struct writer w = {.p = buf, .left = SIGNED_MAX};
+	struct byte_writer w = {.p = buf, .left = SIGNED_MAX};
 
-	put_bytes(&w, DHT_SIG_DOMAIN, SIG_DOMAIN_LEN);
+	bw_bytes(&w, DHT_SIG_DOMAIN, SIG_DOMAIN_LEN);
 	put_unsigned(&w, r);
 	return w.full ? 0 : (size_t)(w.p - buf);
 }
@@ -244,14 +110,14 @@ dht_record_size(const struct dht_record *r)
 int
 dht_record_encode(const struct dht_record *r, uint8_t *buf, size_t len)
 {
-	struct writer w = {.p = buf, .left = len < DHT_REC_MAX ? len : DHT_REC_MAX};
+	struct byte_writer w = {.p = buf, .left = len < DHT_REC_MAX ? len : DHT_REC_MAX};
 
 	if (r == NULL || check_form(r) != DHT_OK)
 		return -EINVAL;
 	if (buf == NULL)
 		w.left = 0;
 	put_unsigned(&w, r);
-	put_bytes(&w, r->sig, ID_SIG_LEN);
+	bw_bytes(&w, r->sig, ID_SIG_LEN);
 	if (w.full)
 		return -EMSGSIZE;
 	return (int)(w.p - buf);
@@ -260,30 +126,30 @@ dht_record_encode(const struct dht_record *r, uint8_t *buf, size_t len)
 int
 dht_record_decode(struct dht_record *r, const uint8_t *buf, size_t len)
 {
-	struct reader rd = {.p = buf, .left = len};
+	struct byte_reader rd = {.p = buf, .left = len};
 
 	memset(r, 0, sizeof(*r));
 	if (buf == NULL || len < DHT_REC_FIXED || len > DHT_REC_MAX)
 		return -EBADMSG;
-	get_bytes(&rd, r->key.b, NODEID_LEN);
-	r->kind = get32(&rd);
-	r->id = get32(&rd);
-	r->seq = get64(&rd);
-	r->expiry = get64(&rd);
-	r->flags = get8(&rd);
-	get_bytes(&rd, r->owner, ID_PUBKEY_LEN);
+	br_bytes(&rd, r->key.b, NODEID_LEN);
+	r->kind = br_u32(&rd);
+	r->id = br_u32(&rd);
+	r->seq = br_u64(&rd);
+	r->expiry = br_u64(&rd);
+	r->flags = br_u8(&rd);
+	br_bytes(&rd, r->owner, ID_PUBKEY_LEN);
 	/* before anything that depends on the flags (checked after the fixed-size owner:
 	 * gcc 12 -O2 otherwise gives a false -Warray-bounds in get_bytes) */
 	if ((r->flags & ~DHT_REC_FLAGS) != 0)
 		goto bad;
 	if (r->flags & DHT_REC_SECRET)
-		get_bytes(&rd, r->secret_hash, NODEID_LEN);
-	r->value_len = get16(&rd);
+		br_bytes(&rd, r->secret_hash, NODEID_LEN);
+	r->value_len = br_u16(&rd);
 	if (r->value_len > DHT_MAX_VALUE ||
 	    ((r->flags & DHT_REC_TOMBSTONE) && r->value_len != 0))
 		goto bad;
-	get_bytes(&rd, r->value, r->value_len);
-	get_bytes(&rd, r->sig, ID_SIG_LEN);
+	br_bytes(&rd, r->value, r->value_len);
+	br_bytes(&rd, r->sig, ID_SIG_LEN);
 	if (rd.bad || rd.left != 0)
 		goto bad;
 	return 0;

@@ -5,153 +5,38 @@
 #include <errno.h>
 #include <string.h>
 
+#include "common/bytes.h"
 #include "puzzle/puzzle.h"
 
-/* A bounds-checked reader over one datagram. */
-struct reader {
-	const uint8_t *p;
-	size_t left;
-	bool bad;
-};
-
-static const uint8_t *
-take(struct reader *r, size_t n)
-{
-	const uint8_t *p = r->p;
-
-	if (r->bad || n > r->left) {
-		r->bad = true;
-		return NULL;
-	}
-	r->p += n;
-	r->left -= n;
-	return p;
-}
-
-static uint8_t
-get8(struct reader *r)
-{
-	const uint8_t *p = take(r, 1);
-
-	return p ? p[0] : 0;
-}
-
-static uint16_t
-get16(struct reader *r)
-{
-	const uint8_t *p = take(r, 2);
-
-	return p ? (uint16_t)(p[0] << 8 | p[1]) : 0;
-}
-
-static uint64_t
-get64(struct reader *r)
-{
-	const uint8_t *p = take(r, 8);
-	uint64_t v = 0;
-
-	for (size_t i = 0; p != NULL && i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 static void
-get_bytes(struct reader *r, void *out, size_t n)
-{
-	const uint8_t *p = take(r, n);
-
-	if (p != NULL)
-		memcpy(out, p, n);
-}
-
-static void
-get_addr(struct reader *r, struct kbr_addr *a)
+get_addr(struct byte_reader *r, struct kbr_addr *a)
 {
 	memset(a, 0, sizeof(*a));
-	a->family = get8(r);
+	a->family = br_u8(r);
 	if (a->family == KBR_AF_INET)
-		get_bytes(r, a->ip, 4);
+		br_bytes(r, a->ip, 4);
 	else if (a->family == KBR_AF_INET6)
-		get_bytes(r, a->ip, 16);
+		br_bytes(r, a->ip, 16);
 	else
 		r->bad = true;
-	a->port = get16(r);
+	a->port = br_u16(r);
 	if (a->port == 0)
 		r->bad = true;
 }
 
-/* A bounds-checked writer. */
-struct writer {
-	uint8_t *p;
-	size_t left;
-	bool full;
-};
-
-static uint8_t *
-put(struct writer *w, size_t n)
-{
-	uint8_t *p = w->p;
-
-	if (w->full || n > w->left) {
-		w->full = true;
-		return NULL;
-	}
-	w->p += n;
-	w->left -= n;
-	return p;
-}
-
-static void
-put8(struct writer *w, uint8_t v)
-{
-	uint8_t *p = put(w, 1);
-
-	if (p != NULL)
-		p[0] = v;
-}
-
-static void
-put16(struct writer *w, uint16_t v)
-{
-	uint8_t *p = put(w, 2);
-
-	if (p != NULL) {
-		p[0] = (uint8_t)(v >> 8);
-		p[1] = (uint8_t)v;
-	}
-}
-
-static void
-put64(struct writer *w, uint64_t v)
-{
-	uint8_t *p = put(w, 8);
-
-	for (size_t i = 0; p != NULL && i < 8; i++)
-		p[i] = (uint8_t)(v >> (56 - 8 * i));
-}
-
-static void
-put_bytes(struct writer *w, const void *data, size_t n)
-{
-	uint8_t *p = put(w, n);
-
-	if (p != NULL && n > 0)
-		memcpy(p, data, n);
-}
-
 static int
-put_addr(struct writer *w, const struct kbr_addr *a)
+put_addr(struct byte_writer *w, const struct kbr_addr *a)
 {
 	if ((a->family != KBR_AF_INET && a->family != KBR_AF_INET6) || a->port == 0)
 		return -EINVAL;
-	put8(w, a->family);
-	put_bytes(w, a->ip, a->family == KBR_AF_INET ? 4 : 16);
-	put16(w, a->port);
+	bw_u8(w, a->family);
+	bw_bytes(w, a->ip, a->family == KBR_AF_INET ? 4 : 16);
+	bw_u16(w, a->port);
 	return 0;
 }
 
 static int
-encode_body(const struct kbr_msg *m, struct writer *w)
+encode_body(const struct kbr_msg *m, struct byte_writer *w)
 {
 	switch (m->type) {
 	case KBR_PING:
@@ -161,15 +46,15 @@ encode_body(const struct kbr_msg *m, struct writer *w)
 	case KBR_FIND_NODE:
 		if (m->u.find.count == 0 || m->u.find.count > KBR_MAX_NODES)
 			return -EINVAL;
-		put_bytes(w, m->u.find.target.b, NODEID_LEN);
-		put8(w, m->u.find.count);
+		bw_bytes(w, m->u.find.target.b, NODEID_LEN);
+		bw_u8(w, m->u.find.count);
 		return 0;
 	case KBR_NODES:
 		if (m->u.nodes.count > KBR_MAX_NODES)
 			return -EINVAL;
-		put8(w, m->u.nodes.count);
+		bw_u8(w, m->u.nodes.count);
 		for (unsigned i = 0; i < m->u.nodes.count; i++) {
-			put_bytes(w, m->u.nodes.nodes[i].id.b, NODEID_LEN);
+			bw_bytes(w, m->u.nodes.nodes[i].id.b, NODEID_LEN);
 			if (put_addr(w, &m->u.nodes.nodes[i].addr) != 0)
 				return -EINVAL;
 		}
@@ -179,7 +64,7 @@ encode_body(const struct kbr_msg *m, struct writer *w)
 			return -EINVAL;
 		if (m->u.app.len > KBR_MAX_APP_BODY || (m->u.app.data == NULL && m->u.app.len))
 			return -EINVAL;
-		put_bytes(w, m->u.app.data, m->u.app.len);
+		bw_bytes(w, m->u.app.data, m->u.app.len);
 		return 0;
 	}
 }
@@ -195,21 +80,21 @@ int
 kbr_wire_encode_opt(const struct kbr_msg *m, const struct identity *self, bool sign,
     uint8_t *buf, size_t buflen)
 {
-	struct writer w = {.p = buf, .left = buflen < KBR_MAX_DATAGRAM ? buflen : KBR_MAX_DATAGRAM};
+	struct byte_writer w = {.p = buf, .left = buflen < KBR_MAX_DATAGRAM ? buflen : KBR_MAX_DATAGRAM};
 	uint8_t *lenp, *body;
 	size_t body_len, signed_len;
 	int err;
 
-	put_bytes(&w, KBR_MAGIC, 4);
-	put8(&w, KBR_VERSION);
-	put8(&w, m->type);
-	put16(&w, 0);
-	put64(&w, m->tid);
-	put64(&w, m->timestamp);
-	put_bytes(&w, self->id.b, NODEID_LEN);
-	put_bytes(&w, self->pub, ID_PUBKEY_LEN);
-	put_bytes(&w, self->nonce.b, NODEID_LEN);
-	lenp = put(&w, 2);
+	bw_bytes(&w, KBR_MAGIC, 4);
+	bw_u8(&w, KBR_VERSION);
+	bw_u8(&w, m->type);
+	bw_u16(&w, 0);
+	bw_u64(&w, m->tid);
+	bw_u64(&w, m->timestamp);
+	bw_bytes(&w, self->id.b, NODEID_LEN);
+	bw_bytes(&w, self->pub, ID_PUBKEY_LEN);
+	bw_bytes(&w, self->nonce.b, NODEID_LEN);
+	lenp = bw_take(&w, 2);
 	body = w.p;
 	err = encode_body(m, &w);
 	if (err != 0)
@@ -221,11 +106,11 @@ kbr_wire_encode_opt(const struct kbr_msg *m, const struct identity *self, bool s
 		return -EMSGSIZE;
 	lenp[0] = (uint8_t)(body_len >> 8);
 	lenp[1] = (uint8_t)body_len;
-	put8(&w, KBR_AUTH_ED25519);
-	put16(&w, ID_SIG_LEN);
+	bw_u8(&w, KBR_AUTH_ED25519);
+	bw_u16(&w, ID_SIG_LEN);
 	signed_len = (size_t)(w.p - buf);
 	{
-		uint8_t *sig = put(&w, ID_SIG_LEN);
+		uint8_t *sig = bw_take(&w, ID_SIG_LEN);
 
 		if (sig == NULL || w.full)
 			return -EMSGSIZE;
@@ -238,7 +123,7 @@ kbr_wire_encode_opt(const struct kbr_msg *m, const struct identity *self, bool s
 }
 
 static int
-decode_body(struct kbr_msg *m, struct reader *r, size_t len)
+decode_body(struct kbr_msg *m, struct byte_reader *r, size_t len)
 {
 	switch (m->type) {
 	case KBR_PING:
@@ -247,20 +132,20 @@ decode_body(struct kbr_msg *m, struct reader *r, size_t len)
 		get_addr(r, &m->u.observed);
 		break;
 	case KBR_FIND_NODE:
-		get_bytes(r, m->u.find.target.b, NODEID_LEN);
-		m->u.find.count = get8(r);
+		br_bytes(r, m->u.find.target.b, NODEID_LEN);
+		m->u.find.count = br_u8(r);
 		if (m->u.find.count == 0 || m->u.find.count > KBR_MAX_NODES)
 			return -EBADMSG;
 		break;
 	case KBR_NODES:
-		m->u.nodes.count = get8(r);
+		m->u.nodes.count = br_u8(r);
 		if (m->u.nodes.count > KBR_MAX_NODES)
 			return -EBADMSG;
 		for (unsigned i = 0; i < m->u.nodes.count && !r->bad; i++) {
 			struct kbr_contact *c = &m->u.nodes.nodes[i];
 
 			memset(c, 0, sizeof(*c));
-			get_bytes(r, c->id.b, NODEID_LEN);
+			br_bytes(r, c->id.b, NODEID_LEN);
 			get_addr(r, &c->addr);
 		}
 		break;
@@ -269,7 +154,7 @@ decode_body(struct kbr_msg *m, struct reader *r, size_t len)
 			return -EBADMSG;
 		m->u.app.data = r->p;
 		m->u.app.len = len;
-		take(r, len);
+		br_take(r, len);
 		break;
 	}
 	return r->bad || r->left != 0 ? -EBADMSG : 0;
@@ -278,11 +163,11 @@ decode_body(struct kbr_msg *m, struct reader *r, size_t len)
 int
 kbr_wire_decode(struct kbr_msg *m, const uint8_t *buf, size_t len)
 {
-	struct reader r = {.p = buf, .left = len};
+	struct byte_reader r = {.p = buf, .left = len};
 	const uint8_t *magic, *body;
 	uint16_t flags, body_len, auth_len;
 	uint8_t version, auth_type;
-	struct reader br;
+	struct byte_reader br;
 	int err;
 
 	memset(m, 0, sizeof(*m));
@@ -292,29 +177,29 @@ kbr_wire_decode(struct kbr_msg *m, const uint8_t *buf, size_t len)
 		return -EMSGSIZE;
 	if (len < KBR_HEADER_LEN + KBR_TRAILER_LEN)
 		return -EBADMSG;
-	magic = take(&r, 4);
+	magic = br_take(&r, 4);
 	if (memcmp(magic, KBR_MAGIC, 4) != 0)
 		return -EBADMSG;
-	version = get8(&r);
+	version = br_u8(&r);
 	if (version != KBR_VERSION)
 		return -EPROTONOSUPPORT;
-	m->type = get8(&r);
-	flags = get16(&r);
+	m->type = br_u8(&r);
+	flags = br_u16(&r);
 	if (flags != 0)
 		return -EBADMSG;
-	m->tid = get64(&r);
-	m->timestamp = get64(&r);
-	get_bytes(&r, m->sender.b, NODEID_LEN);
-	get_bytes(&r, m->pub, ID_PUBKEY_LEN);
-	get_bytes(&r, m->nonce.b, NODEID_LEN);
-	body_len = get16(&r);
+	m->tid = br_u64(&r);
+	m->timestamp = br_u64(&r);
+	br_bytes(&r, m->sender.b, NODEID_LEN);
+	br_bytes(&r, m->pub, ID_PUBKEY_LEN);
+	br_bytes(&r, m->nonce.b, NODEID_LEN);
+	body_len = br_u16(&r);
 	if (body_len > KBR_MAX_BODY)
 		return -EBADMSG;
-	body = take(&r, body_len);
+	body = br_take(&r, body_len);
 	if (body == NULL)
 		return -EBADMSG;
-	auth_type = get8(&r);
-	auth_len = get16(&r);
+	auth_type = br_u8(&r);
+	auth_len = br_u16(&r);
 	if (r.bad)
 		return -EBADMSG;
 	if (auth_type != KBR_AUTH_ED25519)
@@ -323,7 +208,7 @@ kbr_wire_decode(struct kbr_msg *m, const uint8_t *buf, size_t len)
 		return -EBADMSG;
 	m->signed_part = buf;
 	m->signed_len = len - ID_SIG_LEN;
-	m->sig = take(&r, ID_SIG_LEN);
+	m->sig = br_take(&r, ID_SIG_LEN);
 
 	br.p = body;
 	br.left = body_len;

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import Node, NodeSet, free_udp_port
+from conftest import Node, NodeSet, free_udp_port, wait_settled
 
 N_NODES = 20
 C1 = C2 = 4
@@ -24,18 +24,6 @@ KBR_STATS = ("rx", "tx", "dropped_malformed", "dropped_version", "dropped_rate",
              "dropped_time", "dropped_puzzle", "dropped_replay", "dropped_signature",
              "dropped_unsolicited", "lookups_started", "lookups_done", "rpcs_timed_out")
 DROPS = [f for f in KBR_STATS if f.startswith("dropped_")]
-
-
-def wait_settled(nodes, min_contacts=SETTLE_CONTACTS, timeout=SETTLE_TIMEOUT):
-    """Waits until every node's routing table holds at least min_contacts contacts."""
-    deadline = time.monotonic() + timeout
-    while True:
-        sizes = {n.name: n.control("table")["size"] for n in nodes}
-        if all(s >= min_contacts for s in sizes.values()):
-            return sizes
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not settled after {timeout} s: table sizes {sizes}")
-        time.sleep(0.25)
 
 
 def lookup_error(answer: dict, target: Node):
