@@ -833,11 +833,12 @@ maintain_key(struct dht *d, uint64_t now, const struct nodeid *key)
 	const struct nodeid *self = kbr_self_id(d->k);
 	struct dht_record *recs;
 	size_t n = kbr_table_closest(kbr_get_table(d->k), key, near, d->p.r);
-	bool primary = n == 0 || kbr_distance_cmp(key, self, &near[0].id) < 0;
 	bool responsible = n < d->p.r || kbr_distance_cmp(key, self, &near[n - 1].id) < 0;
 	int k;
 
-	if (n == 0 || (!primary && responsible))
+	/* Every holder sends: one that deferred to a closer node could wait forever for a
+	 * node that has left (its STOREs time out, which also takes it out of the table). */
+	if (n == 0)
 		return;
 	/* this node and the others: the r closest are this node and near[0 .. r-2], or (when
 	 * this node is not among them) near[0 .. r-1] */

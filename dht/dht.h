@@ -51,10 +51,10 @@ uint8_t dht_handle_request(struct dht *d, uint64_t now, const struct kbr_contact
     uint8_t type, const uint8_t *body, size_t len, uint8_t *answer, size_t *answer_len);
 
 /* Expires records and stale transfers, and maintains the replicas: for every key it holds,
- * a node that is the closest to the key among the nodes it knows (or that is no longer
- * among the r closest) sends the key's live records to the others of the r closest, so
- * that records follow the nodes responsible for them as nodes join and leave. Returns the
- * time it wants to be called again. */
+ * a node sends the key's live records to the others of the r closest nodes it knows (and,
+ * when it is no longer among them, hands them over), so that records follow the nodes
+ * responsible for them as nodes join and leave. Returns the time it wants to be called
+ * again. */
 uint64_t dht_tick(struct dht *d, uint64_t now);
 
 /* status 0: a majority of the asked replicas stored the record; otherwise -EIO with

@@ -17,8 +17,10 @@ from conftest import SANITIZER_RE
 FIELDS = ["nodes", "k", "s", "d", "alpha", "c1", "c2", "build", "crypto", "malicious",
           "attack", "lookups", "churn", "seed", "latency_ms", "loss", "success_ratio",
           "successes", "lookups_counted", "mean_hops", "max_hops", "msgs_per_lookup",
-          "mean_lookup_ms", "max_lookup_ms", "datagrams", "lost", "joined", "left", "sim_seconds", "wall_s", "peak_rss_kb",
-          "bytes_per_node"]
+          "mean_lookup_ms", "max_lookup_ms", "datagrams", "lost", "joined", "left", "sim_seconds",
+          "r", "maintain_ms", "liars", "puts", "puts_ok", "gets", "gets_ok", "gets_wrong",
+          "gets_conflict", "gets_empty", "get_success_ratio", "mean_get_ms", "msgs_per_get",
+          "replicas_min", "replicas_mean", "wall_s", "peak_rss_kb", "bytes_per_node"]
 # Measured on the host, not simulated: they differ between two runs of the same command.
 MEASURED = {"wall_s", "peak_rss_kb", "bytes_per_node"}
 CSV_HEADER = ["d", "malicious", "success_ratio", "mean_hops", "max_hops", "msgs_per_lookup",
@@ -26,7 +28,8 @@ CSV_HEADER = ["d", "malicious", "success_ratio", "mean_hops", "max_hops", "msgs_
 OPTIONS = ["--nodes", "--k", "--s", "--d", "--alpha", "--c1", "--c2", "--build", "--crypto",
            "--join-interval", "--settle", "--refresh", "--latency", "--loss", "--lookups",
            "--lookup-interval", "--malicious", "--attack", "--churn", "--seed", "--table",
-           "--table-d", "--table-max", "--table-step", "--plot", "--help", "--version"]
+           "--table-d", "--table-max", "--table-step", "--plot", "--r", "--maintain", "--puts",
+           "--gets", "--liars", "--churn-span", "--settle-after-churn", "--help", "--version"]
 
 # A small overlay built from global knowledge: what the attack tests start from.
 GLOBAL = ["--build", "global", "--crypto", "on"]

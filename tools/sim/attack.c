@@ -4,11 +4,18 @@
  *   drop     answer nothing at all
  *   garbage  answer PINGs, and FIND_NODE with made-up contacts that look closer to the
  *            target than anything real, at addresses where nobody listens
- * Answers are signed with the malicious node's own (valid) identity. */
+ * Answers are signed with the malicious node's own (valid) identity.
+ *
+ * The DHT attacks are made by liars instead: nodes among the r closest of a put key that
+ * behave honestly in everything but their answers to FIND_VALUE for that key:
+ *   stale     the owner's older record (seq 1; the workload puts every name twice)
+ *   forge     a record for the key signed by the liar's own key
+ *   withhold  an empty stream, as if they held nothing */
 #include "tools/sim/sim.h"
 
 #include <string.h>
 
+#include "dht/msg.h"
 #include "kbr/wire.h"
 
 static void
@@ -95,4 +102,57 @@ sim_attack_input(struct sim *s, uint32_t i, const uint8_t *buf, size_t len,
 		return;		/* replies to a malicious node's own requests: it sends none */
 	}
 	reply(s, i, &out, from);
+}
+
+bool
+sim_dht_attack_input(struct sim *s, uint32_t i, const uint8_t *buf, size_t len,
+    const struct kbr_addr *from)
+{
+	struct kbr_msg in, out;
+	struct dht_find_msg f;
+	struct dht_value_msg v;
+	const struct sim_liar *l;
+	struct dht_record rec;
+	uint8_t stream[2 + DHT_REC_MAX], body[KBR_MAX_APP_BODY];
+	size_t nrec = 1;
+	long slen;
+	int n;
+
+	if (kbr_wire_decode(&in, buf, len) != 0 || in.type != DHT_FIND_VALUE ||
+	    dht_msg_find_decode(&f, in.u.app.data, in.u.app.len) != 0 ||
+	    (l = sim_liar_find(s, i, &f.key)) == NULL)
+		return false;
+	switch (s->o.attack) {
+	case ATTACK_STALE:
+		sim_name_record(s, l->name, 1, &rec);
+		break;
+	case ATTACK_FORGE:
+		sim_forged_record(s, l, &rec);
+		break;
+	default:
+		nrec = 0;	/* withhold */
+		break;
+	}
+	slen = dht_stream_build(&rec, nrec, stream, sizeof(stream));
+	if (slen < 0 || f.offset > (uint32_t)slen)
+		return true;	/* nothing sensible to lie with: swallow it */
+	memset(&v, 0, sizeof(v));
+	v.total = (uint32_t)slen;
+	v.version = dht_stream_version(stream, (size_t)slen);
+	v.offset = f.offset;
+	v.chunk = stream + f.offset;
+	v.len = (size_t)slen - f.offset < DHT_VALUE_CHUNK ? (size_t)slen - f.offset :
+	    DHT_VALUE_CHUNK;
+	if (v.len == 0 && v.total != 0)
+		return true;
+	n = dht_msg_value_encode(&v, body, sizeof(body));
+	if (n < 0)
+		return true;
+	memset(&out, 0, sizeof(out));
+	out.type = DHT_VALUE;
+	out.tid = in.tid;
+	out.u.app.data = body;
+	out.u.app.len = (size_t)n;
+	reply(s, i, &out, from);
+	return true;
 }

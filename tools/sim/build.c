@@ -255,8 +255,8 @@ sim_choose_malicious(struct sim *s)
 	free(s->malicious_sorted);
 	s->malicious_sorted = NULL;
 	s->nmalicious = 0;
-	if (want == 0 || s->o.attack == ATTACK_NONE)
-		return;
+	if (want == 0 || s->o.attack == ATTACK_NONE || sim_attack_is_dht(s->o.attack))
+		return;	/* the DHT attacks' liars are chosen later, among a key's replicas */
 	perm = malloc(s->n * sizeof(*perm));
 	if (perm == NULL)
 		return;

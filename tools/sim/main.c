@@ -1,6 +1,7 @@
-/* p2pns-sim: runs the real kbr/ core on many simulated nodes and reports lookup success,
- * hops, messages, time and memory as one JSON line per run; --table sweeps the malicious
- * fraction and d into CSV, --plot draws it with gnuplot. */
+/* p2pns-sim: runs the real kbr/ core, with the DHT on top of it, on many simulated nodes
+ * and reports put, get and lookup success, hops, messages, time, replicas and memory as one
+ * JSON line per run; --table sweeps the malicious fraction and d into CSV, --plot draws it
+ * with gnuplot. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -27,7 +28,9 @@ static const char usage[] =
     "\n"
     "Simulates an overlay of p2pns nodes running the real secure-Kademlia code over an\n"
     "in-memory network, runs lookups (of random honest nodes' IDs, from random honest\n"
-    "nodes) and prints one JSON line with the results. The same seed gives the same result.\n"
+    "nodes) and prints one JSON line with the results. Every node runs the DHT too: with\n"
+    "--puts, names are put and read back before the lookups. The same seed gives the same\n"
+    "result.\n"
     "\n"
     "overlay:\n"
     "  --nodes N             nodes (default 1000)\n"
@@ -49,10 +52,23 @@ static const char usage[] =
     "  --malicious F         fraction of malicious nodes, 0..1 (0)\n"
     "  --attack KIND         closer: answer lookups only with malicious nodes close to the\n"
     "                        target; drop: never answer; garbage: answer with made-up\n"
-    "                        contacts (default closer)\n"
+    "                        contacts (default closer); the DHT attacks, by --liars of the\n"
+    "                        r closest nodes of every put key, answering its gets with\n"
+    "                        stale: the owner's older record; forge: a record of their\n"
+    "                        own; withhold: nothing\n"
     "  --churn R             fraction of the nodes that leave without notice, as many new\n"
-    "                        ones joining, during the first half of the lookups (0)\n"
+    "                        ones joining, during the first half of the lookups (0); with\n"
+    "                        --puts, between the puts and the gets instead\n"
     "  --seed S              random seed (1)\n"
+    "DHT (every node, over a memory store of 4096 records):\n"
+    "  --r N                 replicas of a record, odd, 1..15 (5)\n"
+    "  --maintain MS         replica maintenance period (60000)\n"
+    "  --puts P              names put after the build, one every --lookup-interval (0)\n"
+    "  --gets G              gets of random put names after the puts (0)\n"
+    "  --liars L             with a DHT attack: liars among the r closest of a key (2)\n"
+    "  --churn-span MS       with --puts: the churn's length (5 x --maintain)\n"
+    "  --settle-after-churn MS  with --puts: then time for maintenance before the gets\n"
+    "                        (3 x --maintain)\n"
     "sweeps:\n"
     "  --table FILE.csv      sweep the malicious fraction (0..--table-max by --table-step)\n"
     "                        for each d in --table-d, one run per point, into CSV\n"
@@ -64,7 +80,8 @@ static const char usage[] =
     "  -h, --help            this help;  -V, --version\n"
     "\n"
     "A lookup succeeds when the node it looks for is first in its result; lookups whose source\n"
-    "or target left during the lookup are not counted. Exit status: 0, 1 error, 2 usage.\n";
+    "or target left during the lookup are not counted. A get succeeds when it finds exactly\n"
+    "the latest record put under the name. Exit status: 0, 1 error, 2 usage.\n";
 
 struct run_info {
 	double wall_s;
@@ -120,7 +137,11 @@ run_once(const struct sim_options *o, struct sim_result *res, struct run_info *i
 		if (o->build == BUILD_GLOBAL)
 			sim_run_until(&s, s.now + o->settle_ms);
 		sim_choose_malicious(&s);
-		err = sim_run_lookups(&s);
+		err = sim_run_dht(&s);
+		if (err == 0)
+			err = sim_run_lookups(&s);
+		if (err == 0)
+			sim_census(&s);
 	}
 	s.r.sim_seconds = (double)(s.now - 1767225600000ULL) / 1000.0;
 	*res = s.r;
@@ -130,17 +151,33 @@ run_once(const struct sim_options *o, struct sim_result *res, struct run_info *i
 	return err;
 }
 
+/* A number with the given decimals, or null when it is negative (nothing measured). */
+static const char *
+num_or_null(char *buf, size_t len, double v, int decimals)
+{
+	if (v < 0)
+		snprintf(buf, len, "null");
+	else
+		snprintf(buf, len, "%.*f", decimals, v);
+	return buf;
+}
+
 static void
 print_json(FILE *f, const struct sim_options *o, const struct sim_result *r,
     const struct run_info *info)
 {
-	char ratio[32];
+	char ratio[32], gratio[32], getms[32], msgs[32], rmin[32], rmean[32];
 
 	/* no counted lookup: no ratio, rather than a ratio of 0 */
 	if (r->lookups_counted > 0)
 		snprintf(ratio, sizeof(ratio), "%.4f", (double)r->successes / r->lookups_counted);
 	else
 		snprintf(ratio, sizeof(ratio), "null");
+	num_or_null(gratio, sizeof(gratio), r->gets ? (double)r->gets_ok / r->gets : -1, 4);
+	num_or_null(getms, sizeof(getms), r->mean_get_ms, 1);
+	num_or_null(msgs, sizeof(msgs), r->msgs_per_get, 2);
+	num_or_null(rmin, sizeof(rmin), r->replicas_min, 0);
+	num_or_null(rmean, sizeof(rmean), r->replicas_min < 0 ? -1 : r->replicas_mean, 3);
 	fprintf(f, "{\"nodes\":%u,\"k\":%u,\"s\":%u,\"d\":%u,\"alpha\":%u,\"c1\":%u,\"c2\":%u,"
 	    "\"build\":\"%s\",\"crypto\":\"%s\",\"malicious\":%.4f,\"attack\":\"%s\","
 	    "\"lookups\":%u,\"churn\":%.4f,\"seed\":%llu,\"latency_ms\":%u,\"loss\":%.4f,"
@@ -148,6 +185,10 @@ print_json(FILE *f, const struct sim_options *o, const struct sim_result *r,
 	    "\"mean_hops\":%.3f,\"max_hops\":%u,\"msgs_per_lookup\":%.2f,"
 	    "\"mean_lookup_ms\":%.1f,\"max_lookup_ms\":%u,"
 	    "\"datagrams\":%llu,\"lost\":%llu,\"joined\":%u,\"left\":%u,\"sim_seconds\":%.3f,"
+	    "\"r\":%u,\"maintain_ms\":%u,\"liars\":%u,\"puts\":%u,\"puts_ok\":%u,"
+	    "\"gets\":%u,\"gets_ok\":%u,\"gets_wrong\":%u,\"gets_conflict\":%u,"
+	    "\"gets_empty\":%u,\"get_success_ratio\":%s,\"mean_get_ms\":%s,"
+	    "\"msgs_per_get\":%s,\"replicas_min\":%s,\"replicas_mean\":%s,"
 	    "\"wall_s\":%.3f,\"peak_rss_kb\":%ld,\"bytes_per_node\":%.0f}\n",
 	    o->nodes, o->p.k, o->p.s, o->p.d, o->p.alpha, o->p.c1, o->p.c2,
 	    o->build == BUILD_GLOBAL ? "global" : "join", o->p.crypto ? "on" : "off",
@@ -156,7 +197,9 @@ print_json(FILE *f, const struct sim_options *o, const struct sim_result *r,
 	    r->lookups_counted, r->mean_hops, r->max_hops, r->msgs_per_lookup,
 	    r->mean_lookup_ms, r->max_lookup_ms,
 	    (unsigned long long)r->datagrams, (unsigned long long)r->lost, r->joined, r->left,
-	    r->sim_seconds, info->wall_s, info->peak_rss_kb, info->bytes_per_node);
+	    r->sim_seconds, o->dp.r, o->dp.maintain_ms, o->liars, r->puts, r->puts_ok, r->gets,
+	    r->gets_ok, r->gets_wrong, r->gets_conflict, r->gets_empty, gratio, getms, msgs,
+	    rmin, rmean, info->wall_s, info->peak_rss_kb, info->bytes_per_node);
 	fflush(f);
 }
 
@@ -287,6 +330,7 @@ main(int argc, char **argv)
 		O_NODES = 256, O_K, O_S, O_D, O_ALPHA, O_C1, O_C2, O_BUILD, O_CRYPTO, O_JOINIV,
 		O_SETTLE, O_REFRESH, O_LATENCY, O_LOSS, O_LOOKUPS, O_LOOKUPIV, O_MALICIOUS,
 		O_ATTACK, O_CHURN, O_SEED, O_TABLE, O_TABLE_D, O_TABLE_MAX, O_TABLE_STEP, O_PLOT,
+		O_R, O_MAINTAIN, O_PUTS, O_GETS, O_LIARS, O_CHURN_SPAN, O_SETTLE_CHURN,
 	};
 	static const struct option opts[] = {
 		{"nodes", required_argument, NULL, O_NODES},
@@ -314,6 +358,13 @@ main(int argc, char **argv)
 		{"table-max", required_argument, NULL, O_TABLE_MAX},
 		{"table-step", required_argument, NULL, O_TABLE_STEP},
 		{"plot", required_argument, NULL, O_PLOT},
+		{"r", required_argument, NULL, O_R},
+		{"maintain", required_argument, NULL, O_MAINTAIN},
+		{"puts", required_argument, NULL, O_PUTS},
+		{"gets", required_argument, NULL, O_GETS},
+		{"liars", required_argument, NULL, O_LIARS},
+		{"churn-span", required_argument, NULL, O_CHURN_SPAN},
+		{"settle-after-churn", required_argument, NULL, O_SETTLE_CHURN},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -322,7 +373,7 @@ main(int argc, char **argv)
 	const char *table = NULL, *png = NULL;
 	unsigned ds[MAX_TABLE_D] = {1, 2, 4, 8}, nd = 4, u;
 	double fmax = 0.5, step = 0.05;
-	bool settle_set = false;
+	bool settle_set = false, span_set = false, settle_churn_set = false;
 	int c;
 
 	memset(&o, 0, sizeof(o));
@@ -339,6 +390,9 @@ main(int argc, char **argv)
 	o.join_interval_ms = 100;
 	o.settle_ms = 120000;
 	o.lookup_interval_ms = 20;
+	o.dp.r = DHT_DEFAULT_R;
+	o.dp.maintain_ms = DHT_MAINTAIN_MS;
+	o.liars = 2;
 
 #define UINT_OPT(lo, hi, dst, name)                                                   \
 	do {                                                                          \
@@ -427,6 +481,19 @@ main(int argc, char **argv)
 				goto bad;
 			break;
 		case O_PLOT: png = optarg; break;
+		case O_R: UINT_OPT(1, DHT_MAX_R, o.dp.r, "r"); break;
+		case O_MAINTAIN: UINT_OPT(1000, 3600000, o.dp.maintain_ms, "maintain"); break;
+		case O_PUTS: UINT_OPT(0, SIM_MAX_PUTS, o.puts, "puts"); break;
+		case O_GETS: UINT_OPT(0, SIM_MAX_GETS, o.gets, "gets"); break;
+		case O_LIARS: UINT_OPT(0, DHT_MAX_R, o.liars, "liars"); break;
+		case O_CHURN_SPAN:
+			UINT_OPT(0, 36000000, o.churn_span_ms, "churn-span");
+			span_set = true;
+			break;
+		case O_SETTLE_CHURN:
+			UINT_OPT(0, 36000000, o.settle_after_churn_ms, "settle-after-churn");
+			settle_churn_set = true;
+			break;
 		case 'h':
 			fputs(usage, stdout);
 			return 0;
@@ -453,6 +520,32 @@ bad:
 	}
 	if (!settle_set && o.build == BUILD_GLOBAL)
 		o.settle_ms = 0;
+	if (!span_set)
+		o.churn_span_ms = 5 * o.dp.maintain_ms;
+	if (!settle_churn_set)
+		o.settle_after_churn_ms = 3 * o.dp.maintain_ms;
+	if (o.dp.r % 2 == 0) {
+		fprintf(stderr, "p2pns-sim: --r must be odd (a majority decides)\n");
+		return EXIT_USAGE;
+	}
+	if (sim_attack_is_dht(o.attack) && o.liars > o.dp.r) {
+		fprintf(stderr, "p2pns-sim: --liars must not exceed --r\n");
+		return EXIT_USAGE;
+	}
+	if (o.gets > 0 && o.puts == 0) {
+		fprintf(stderr, "p2pns-sim: --gets needs --puts (gets read the names put)\n");
+		return EXIT_USAGE;
+	}
+	if (sim_attack_is_dht(o.attack) && o.puts == 0) {
+		fprintf(stderr, "p2pns-sim: --attack %s needs --puts (liars lie about names)\n",
+		    sim_attack_name(o.attack));
+		return EXIT_USAGE;
+	}
+	if (sim_attack_is_dht(o.attack) && o.malicious > 0) {
+		fprintf(stderr, "p2pns-sim: --malicious is for the KBR attacks (closer, drop, "
+		    "garbage); --attack %s uses --liars\n", sim_attack_name(o.attack));
+		return EXIT_USAGE;
+	}
 	if (kbr_params_check(&o.p) != 0) {
 		fprintf(stderr, "p2pns-sim: inconsistent overlay parameters\n");
 		return EXIT_USAGE;

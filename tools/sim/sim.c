@@ -1,6 +1,7 @@
-/* The simulator's engine: a deterministic random source, nodes with virtual addresses, an
- * event queue (binary heap on time, then insertion order) carrying datagrams with latency
- * and loss, and the tick events that drive each node's kbr timers. */
+/* The simulator's engine: a deterministic random source, nodes with virtual addresses (each
+ * a kbr with a DHT on top of it, over a bounded memory store), an event queue (binary heap
+ * on time, then insertion order) carrying datagrams with latency and loss, and the tick
+ * events that drive each node's kbr and DHT timers. */
 #include "tools/sim/sim.h"
 
 #include <errno.h>
@@ -155,6 +156,19 @@ io_random(void *arg, void *buf, size_t len)
 	}
 }
 
+/* The kbr's application requests (STORE, FIND_VALUE) go to the node's DHT. */
+static uint8_t
+io_app(void *arg, uint64_t now, const struct kbr_contact *from, uint8_t type,
+    const uint8_t *body, size_t len, uint8_t *answer, size_t *answer_len)
+{
+	struct node_io *io = arg;
+	struct sim_node *nd = &io->s->nodes[io->i];
+
+	if (nd->dht == NULL)
+		return 0;
+	return dht_handle_request(nd->dht, now, from, type, body, len, answer, answer_len);
+}
+
 /* Node i lives at 127.a.b.c:4000 with a.b.c = i: virtual, nothing leaves the process. */
 static void
 node_addr(uint32_t i, struct kbr_addr *a)
@@ -225,10 +239,22 @@ sim_add_node(struct sim *s)
 	kio.arg = io;
 	kio.send = io_send;
 	kio.random = io_random;
+	kio.app_request = io_app;
 	nd->k = kbr_new(&s->o.p, nd->ident, &kio);
-	if (nd->k == NULL) {
+	if (nd->k != NULL)
+		nd->store = dht_store_mem_new(SIM_STORE_RECORDS);
+	if (nd->store != NULL)
+		nd->rep = dht_replica_new(nd->store, NULL);
+	if (nd->rep != NULL)
+		nd->dht = dht_new(nd->k, nd->rep, &s->o.dp);
+	if (nd->dht == NULL) {
+		dht_replica_free(nd->rep);
+		if (nd->store != NULL)
+			nd->store->ops->close(nd->store);
+		kbr_free(nd->k);
 		identity_free(nd->ident);
 		free(io);
+		memset(nd, 0, sizeof(*nd));
 		return -1;
 	}
 	nd->io = io;
@@ -247,8 +273,16 @@ sim_remove_node(struct sim *s, uint32_t i)
 	if (!nd->alive)
 		return;
 	nd->alive = false;
+	/* the DHT first: it borrows the kbr, the replica and the store (dht_free and kbr_free
+	 * call nothing back) */
+	dht_free(nd->dht);
+	nd->dht = NULL;
 	kbr_free(nd->k);
 	nd->k = NULL;
+	dht_replica_free(nd->rep);
+	nd->rep = NULL;
+	nd->store->ops->close(nd->store);
+	nd->store = NULL;
 	free(nd->io);
 	nd->io = NULL;
 	/* the identity stays: results and reports still name the node */
@@ -258,12 +292,15 @@ void
 sim_touch(struct sim *s, uint32_t i)
 {
 	struct sim_node *nd = &s->nodes[i];
-	uint64_t next;
+	uint64_t next, t;
 	struct sim_event *e;
 
 	if (!nd->alive)
 		return;
 	next = kbr_tick(nd->k, s->now);
+	t = dht_tick(nd->dht, s->now);
+	if (t < next)
+		next = t;
 	if (next <= s->now)
 		next = s->now + 1;
 	if (nd->timer_at != 0 && nd->timer_at <= next)
@@ -317,6 +354,8 @@ dispatch(struct sim *s, struct sim_event *e)
 			sim_attack_input(s, e->node, e->buf, e->len, &e->from);
 			break;
 		}
+		if (nd->liar && sim_dht_attack_input(s, e->node, e->buf, e->len, &e->from))
+			break;
 		kbr_input(nd->k, s->now, e->buf, e->len, &e->from);
 		sim_touch(s, e->node);
 		break;
@@ -359,6 +398,9 @@ sim_init(struct sim *s, const struct sim_options *o)
 	s->rng = o->seed;
 	s->now = 1767225600000ULL;	/* 2026-01-01: message timestamps look real */
 	s->cap = (uint32_t)(o->nodes + extra);
+	s->r.replicas_min = -1;		/* none of these until the DHT workload says */
+	s->r.mean_get_ms = -1;
+	s->r.msgs_per_get = -1;
 	s->nodes = calloc(s->cap, sizeof(*s->nodes));
 	return s->nodes == NULL ? -ENOMEM : 0;
 }
@@ -375,6 +417,7 @@ sim_free(struct sim *s)
 	free(s->heap);
 	free(s->nodes);
 	free(s->malicious_sorted);
+	sim_dht_free(s);	/* after the nodes: late callbacks point into it */
 }
 
 const char *
@@ -387,6 +430,12 @@ sim_attack_name(enum sim_attack a)
 		return "drop";
 	case ATTACK_GARBAGE:
 		return "garbage";
+	case ATTACK_STALE:
+		return "stale";
+	case ATTACK_FORGE:
+		return "forge";
+	case ATTACK_WITHHOLD:
+		return "withhold";
 	default:
 		return "none";
 	}
@@ -396,7 +445,7 @@ int
 sim_attack_parse(const char *name, enum sim_attack *out)
 {
 	static const enum sim_attack all[] = {ATTACK_NONE, ATTACK_CLOSER, ATTACK_DROP,
-	    ATTACK_GARBAGE};
+	    ATTACK_GARBAGE, ATTACK_STALE, ATTACK_FORGE, ATTACK_WITHHOLD};
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		if (strcmp(name, sim_attack_name(all[i])) == 0) {
@@ -405,4 +454,10 @@ sim_attack_parse(const char *name, enum sim_attack *out)
 		}
 	}
 	return -EINVAL;
+}
+
+bool
+sim_attack_is_dht(enum sim_attack a)
+{
+	return a == ATTACK_STALE || a == ATTACK_FORGE || a == ATTACK_WITHHOLD;
 }

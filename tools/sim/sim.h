@@ -7,6 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dht/dht.h"
+#include "dht/replica.h"
+#include "dht/store.h"
 #include "kbr/kbr.h"
 #include "puzzle/identity.h"
 
@@ -15,6 +18,17 @@ enum sim_attack {
 	ATTACK_CLOSER,		/* answer FIND_NODE only with malicious nodes close to the target */
 	ATTACK_DROP,		/* never answer anything */
 	ATTACK_GARBAGE,		/* answer FIND_NODE with made-up contacts */
+	/* DHT attacks: --liars of the r closest nodes of every put key answer FIND_VALUE for
+	 * that key dishonestly (the rest of what they do is honest) */
+	ATTACK_STALE,		/* with the owner's older (seq 1) record */
+	ATTACK_FORGE,		/* with a record for the key signed by the liar's own key */
+	ATTACK_WITHHOLD,	/* with an empty stream */
+};
+
+enum {
+	SIM_STORE_RECORDS = 4096,	/* records a simulated node's memory store holds */
+	SIM_MAX_PUTS = 100000,
+	SIM_MAX_GETS = 1000000,
 };
 
 enum sim_build {
@@ -35,13 +49,22 @@ struct sim_options {
 	enum sim_build build;
 	unsigned join_interval_ms;	/* between two joins (BUILD_JOIN) */
 	unsigned settle_ms;	/* after the build, before lookups */
-	unsigned lookup_interval_ms;	/* between two lookup starts */
+	unsigned lookup_interval_ms;	/* between two lookup starts (and puts and gets) */
+	/* the DHT */
+	struct dht_params dp;		/* r, maintain_ms */
+	unsigned puts, gets;		/* names put, gets of them */
+	unsigned liars;			/* DHT attacks: liars among the r closest of a key */
+	unsigned churn_span_ms;		/* with puts: the churn phase's length */
+	unsigned settle_after_churn_ms;	/* with puts: between the churn and the gets */
 };
 
 struct node_io;
 
 struct sim_node {
 	struct kbr *k;
+	struct dht *dht;		/* over rep over store; NULL when the node is gone */
+	struct dht_replica *rep;
+	struct dht_store *store;
 	struct identity *ident;
 	struct node_io *io;		/* the kbr_io argument: (sim, index) */
 	struct kbr_addr addr;
@@ -49,6 +72,24 @@ struct sim_node {
 	uint32_t index;
 	bool alive;
 	bool malicious;
+	bool liar;		/* answers FIND_VALUE for some keys dishonestly (sim_liar) */
+};
+
+/* A name the DHT workload put: "name-<index>", owned by the node that put it. The records
+ * are rebuilt from these fields (sim_name_record); only the signatures are kept. */
+struct sim_name {
+	struct nodeid key;
+	uint32_t owner;			/* node index: its identity signs */
+	uint64_t expiry;
+	uint8_t nseq;			/* records put: seq 1 (and seq 2 with --attack stale) */
+	uint8_t sig[2][ID_SIG_LEN];	/* of seq 1, seq 2 */
+};
+
+/* One (node, key) that the node answers dishonestly. */
+struct sim_liar {
+	uint32_t node, name;
+	struct nodeid key;
+	uint8_t forged_sig[ID_SIG_LEN];	/* --attack forge: the liar's record's signature */
 };
 
 struct sim_event;
@@ -66,6 +107,15 @@ struct sim_result {
 	uint64_t lost;			/* of which lost (loss or dead receiver) */
 	unsigned joined, left;		/* churn */
 	double sim_seconds;
+	/* the DHT workload */
+	unsigned puts, puts_ok;		/* put operations (2 a name with stale), successful */
+	unsigned gets, gets_ok;
+	unsigned gets_wrong;		/* another record won: the attack's */
+	unsigned gets_conflict, gets_empty;	/* no majority; a majority said nothing */
+	double mean_get_ms;		/* over successful gets; < 0: none */
+	double msgs_per_get;		/* datagrams of the get phase / gets; < 0: no gets */
+	int replicas_min;		/* live honest holders of a record; < 0: none put */
+	double replicas_mean;
 };
 
 struct sim {
@@ -89,6 +139,12 @@ struct sim {
 	struct lookup_rec *recs;	/* the lookup phase's records */
 	unsigned nrecs;
 	uint64_t lookup_ms_sum;		/* duration of successful lookups */
+	/* the DHT workload (dhtload.c) */
+	struct sim_name *names;		/* o.puts of them */
+	uint32_t nnames;
+	struct sim_liar *liars;		/* sorted by (node, key) */
+	size_t nliars;
+	struct sim_dht_ops *dops;	/* the put and get operations */
 };
 
 /* sim.c: the engine */
@@ -125,10 +181,34 @@ void sim_choose_malicious(struct sim *s);
 void sim_attack_input(struct sim *s, uint32_t i, const uint8_t *buf, size_t len,
     const struct kbr_addr *from);
 
+/* DHT attacks: answers a FIND_VALUE for a key node i lies about; false if the datagram is
+ * anything else (the node's real kbr takes it). */
+bool sim_dht_attack_input(struct sim *s, uint32_t i, const uint8_t *buf, size_t len,
+    const struct kbr_addr *from);
+
 /* workload.c: lookups and churn */
 int sim_run_lookups(struct sim *s);
+/* One churn step: a random honest node leaves without notice, a new node joins. */
+void sim_churn_step(struct sim *s, uintptr_t arg);
+/* A random alive honest node (not malicious, not a liar), or -1 if there seems to be none. */
+int64_t sim_random_honest(struct sim *s);
+
+/* dhtload.c: the DHT workload */
+/* Puts, churn (with --puts), the liars of a DHT attack, gets. */
+int sim_run_dht(struct sim *s);
+/* Counts the live honest holders of every put name's latest record, at the end. */
+void sim_census(struct sim *s);
+/* The record of name j with seq 1 or 2, as its owner signed it. */
+void sim_name_record(const struct sim *s, uint32_t j, unsigned seq, struct dht_record *out);
+/* The record liar l answers with under --attack forge. */
+void sim_forged_record(const struct sim *s, const struct sim_liar *l, struct dht_record *out);
+/* The liar entry of (node i, key), or NULL. */
+const struct sim_liar *sim_liar_find(const struct sim *s, uint32_t i, const struct nodeid *key);
+void sim_dht_free(struct sim *s);
 
 const char *sim_attack_name(enum sim_attack a);
 int sim_attack_parse(const char *name, enum sim_attack *out);
+/* The attacks on the DHT's values (stale, forge, withhold), as opposed to the KBR's. */
+bool sim_attack_is_dht(enum sim_attack a);
 
 #endif

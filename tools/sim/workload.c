@@ -2,7 +2,8 @@
  * started at a steady pace, with churn (nodes leaving without notice, new ones joining
  * through the protocol) spread over the same time. A lookup succeeds when the node it looks
  * for is the closest node in its result; it counts only if its source and target were alive
- * from its start to its end. */
+ * from its start to its end. With a DHT workload (--puts) the churn happens in the DHT
+ * phase instead (dhtload.c), with the same steps. */
 #include "tools/sim/sim.h"
 
 #include <stdlib.h>
@@ -23,12 +24,11 @@ struct lookup_rec {
 static bool
 usable(const struct sim_node *nd)
 {
-	return nd->alive && !nd->malicious;
+	return nd->alive && !nd->malicious && !nd->liar;
 }
 
-/* A random alive honest node, or -1 if there seems to be none. */
-static int64_t
-random_honest(struct sim *s)
+int64_t
+sim_random_honest(struct sim *s)
 {
 	for (unsigned tries = 0; tries < 1000; tries++) {
 		uint32_t i = (uint32_t)(sim_rand(s) % s->n);
@@ -74,12 +74,12 @@ static void
 start_lookup(struct sim *s, uintptr_t arg)
 {
 	struct lookup_rec *r = (struct lookup_rec *)arg;
-	int64_t src = random_honest(s), dst;
+	int64_t src = sim_random_honest(s), dst;
 
 	if (src < 0)
 		return;
 	do
-		dst = random_honest(s);
+		dst = sim_random_honest(s);
 	while (dst == src && s->n > 1);
 	if (dst < 0)
 		return;
@@ -97,11 +97,10 @@ start_lookup(struct sim *s, uintptr_t arg)
 	sim_touch(s, (uint32_t)src);
 }
 
-/* One churn step: an honest node leaves without notice, a new node joins. */
-static void
-churn_step(struct sim *s, uintptr_t arg)
+void
+sim_churn_step(struct sim *s, uintptr_t arg)
 {
-	int64_t victim = random_honest(s);
+	int64_t victim = sim_random_honest(s);
 	int i;
 
 	(void)arg;
@@ -122,7 +121,7 @@ churn_step(struct sim *s, uintptr_t arg)
 	if (i < 0)
 		return;
 	for (unsigned tries = 0; tries < 64; tries++) {
-		int64_t b = random_honest(s);
+		int64_t b = sim_random_honest(s);
 
 		if (b >= 0 && b != i) {
 			(void)kbr_bootstrap(s->nodes[i].k, s->now, &s->nodes[b].addr);
@@ -138,7 +137,8 @@ sim_run_lookups(struct sim *s)
 {
 	struct lookup_rec *recs = calloc(s->o.lookups ? s->o.lookups : 1, sizeof(*recs));
 	uint64_t start = s->now, span = (uint64_t)s->o.lookups * s->o.lookup_interval_ms;
-	unsigned churns = (unsigned)(s->o.churn * s->o.nodes + 0.5);
+	/* with a DHT workload the churn happened before the gets */
+	unsigned churns = s->o.puts > 0 ? 0 : (unsigned)(s->o.churn * s->o.nodes + 0.5);
 
 	if (recs == NULL)
 		return -1;
@@ -148,7 +148,7 @@ sim_run_lookups(struct sim *s)
 	/* churn runs over the first half of the phase, so that maintenance has run before
 	 * the later lookups */
 	for (unsigned j = 0; j < churns; j++)
-		sim_at(s, start + (span / 2) * j / churns, churn_step, 0);
+		sim_at(s, start + (span / 2) * j / churns, sim_churn_step, 0);
 	for (unsigned j = 0; j < s->o.lookups; j++)
 		sim_at(s, start + (uint64_t)j * s->o.lookup_interval_ms, start_lookup,
 		    (uintptr_t)&recs[j]);
