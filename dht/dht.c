@@ -300,34 +300,59 @@ choose_targets(struct op *op, const struct kbr_contact *res, size_t n)
 	op->pending = op->nt;
 }
 
+static int ask_find(struct target *t);
+
+/* This node as one of the replicas: store or read locally. */
 static void
-put_lookup_done(void *arg, const struct nodeid *target, const struct kbr_contact *res, size_t n,
-    const struct kbr_lookup_stats *st)
+serve_self(struct target *t)
+{
+	struct op *op = t->op;
+	struct dht *d = op->d;
+	int k;
+
+	if (op->kind == OP_PUT) {
+		t->status = (uint8_t)dht_replica_store(d->rep, kbr_now(d->k), NULL, &op->rec);
+		target_done(t, T_DONE);
+		return;
+	}
+	t->recs = calloc(DHT_MAX_PER_KEY, sizeof(*t->recs));
+	k = t->recs ? dht_replica_find(d->rep, kbr_now(d->k), &op->key, t->recs,
+	    DHT_MAX_PER_KEY) : -ENOMEM;
+	if (k >= 0)
+		t->nrecs = (size_t)k;
+	target_done(t, k >= 0 ? T_DONE : T_FAILED);
+}
+
+/* The lookup of a put's or get's key ended: ask the r closest (this node among them if it
+ * is one). */
+static void
+op_lookup_done(void *arg, const struct nodeid *target, const struct kbr_contact *res,
+    size_t n, const struct kbr_lookup_stats *st)
 {
 	struct op *op = arg;
-	struct dht *d = op->d;
 
 	(void)target;
 	(void)st;
 	choose_targets(op, res, n);
 	op->pending++;
+	/* the remote replicas first, then this node */
 	for (unsigned i = 0; i < op->nt; i++) {
 		struct target *t = &op->t[i];
+		int err;
 
 		if (t->self)
 			continue;
-		if (send_chunk(d, &t->c, op->transfer, op->enc, op->enc_len, 0, put_answer, t) != 0)
+		if (op->kind == OP_PUT)
+			err = send_chunk(op->d, &t->c, op->transfer, op->enc, op->enc_len, 0,
+			    put_answer, t);
+		else
+			err = ask_find(t);
+		if (err != 0)
 			target_done(t, T_FAILED);
 	}
-	for (unsigned i = 0; i < op->nt; i++) {
-		struct target *t = &op->t[i];
-
-		if (!t->self)
-			continue;
-		t->status = (uint8_t)dht_replica_store(d->rep, kbr_now(d->k), NULL, &op->rec);
-		target_done(t, T_DONE);
-		break;
-	}
+	for (unsigned i = 0; i < op->nt; i++)
+		if (op->t[i].self)
+			serve_self(&op->t[i]);
 	op_release(op);
 }
 
@@ -353,7 +378,7 @@ dht_put(struct dht *d, uint64_t now, const struct dht_record *r, dht_put_cb cb, 
 	op->put_cb = cb;
 	op->arg = arg;
 	d->st.puts++;
-	err = kbr_lookup_start(d->k, now, &r->key, put_lookup_done, op);
+	err = kbr_lookup_start(d->k, now, &r->key, op_lookup_done, op);
 	if (err != 0) {
 		op_unlink_free(op);
 		return err;
@@ -595,40 +620,6 @@ get_finish(struct op *op)
 	free(res);
 }
 
-static void
-get_lookup_done(void *arg, const struct nodeid *target, const struct kbr_contact *res, size_t n,
-    const struct kbr_lookup_stats *st)
-{
-	struct op *op = arg;
-	struct dht *d = op->d;
-
-	(void)target;
-	(void)st;
-	choose_targets(op, res, n);
-	op->pending++;
-	for (unsigned i = 0; i < op->nt; i++) {
-		struct target *t = &op->t[i];
-
-		if (!t->self && ask_find(t) != 0)
-			target_done(t, T_FAILED);
-	}
-	for (unsigned i = 0; i < op->nt; i++) {
-		struct target *t = &op->t[i];
-		int k;
-
-		if (!t->self)
-			continue;
-		t->recs = calloc(DHT_MAX_PER_KEY, sizeof(*t->recs));
-		k = t->recs ? dht_replica_find(d->rep, kbr_now(d->k), &op->key, t->recs,
-		    DHT_MAX_PER_KEY) : -ENOMEM;
-		if (k >= 0)
-			t->nrecs = (size_t)k;
-		target_done(t, k >= 0 ? T_DONE : T_FAILED);
-		break;
-	}
-	op_release(op);
-}
-
 int
 dht_get(struct dht *d, uint64_t now, const struct nodeid *key, dht_get_cb cb, void *arg)
 {
@@ -643,7 +634,7 @@ dht_get(struct dht *d, uint64_t now, const struct nodeid *key, dht_get_cb cb, vo
 	op->get_cb = cb;
 	op->arg = arg;
 	d->st.gets++;
-	err = kbr_lookup_start(d->k, now, key, get_lookup_done, op);
+	err = kbr_lookup_start(d->k, now, key, op_lookup_done, op);
 	if (err != 0) {
 		op_unlink_free(op);
 		return err;
