@@ -44,7 +44,7 @@ P2P_CFLAGS = -std=c11 $(WARNINGS) $(CFLAGS) $(SANFLAGS) -pthread -MMD -MP
 P2P_LDFLAGS = $(SANFLAGS) -pthread $(LDFLAGS)
 
 # Layers, lowest first; a library may use those before it.
-LAYERS := common puzzle kbr dht
+LAYERS := common puzzle kbr dht namecache
 LAYER_LIBS := $(foreach l,$(LAYERS),$(B)/lib$(l).a)
 # Linked in reverse order so that each library finds the ones below it.
 CORE_LIBS := $(foreach l,$(shell printf '%s\n' $(LAYERS) | tac),$(B)/lib$(l).a)
