@@ -566,16 +566,34 @@ put_record(struct ctl_conn *conn, struct dht_record *r, const char *what)
 	p2pnsd_kick(d);
 }
 
+/* A record of NAME's slot owned by this node, with a fresh seq, expiring in ttl_s seconds
+ * (value and flags left for the caller). False (and an error answered) for a bad name. */
+static bool
+own_record(struct ctl_conn *conn, const char *name, unsigned ttl_s, struct dht_record *r)
+{
+	struct p2pnsd *d = conn->ctl->d;
+	uint64_t now;
+
+	memset(r, 0, sizeof(*r));
+	if (!name_key(conn, name, &r->key))
+		return false;
+	now = p2pnsd_now();
+	r->kind = CTL_KIND;
+	r->id = 0;
+	r->seq = next_seq(d, now);
+	r->expiry = now + (uint64_t)ttl_s * 1000;
+	memcpy(r->owner, d->ident->pub, sizeof(r->owner));
+	return true;
+}
+
 static void
 cmd_put(struct ctl_conn *conn, char *arg)
 {
 	static const char use[] = "usage: put NAME VALUE [TTL_SECONDS]";
-	struct p2pnsd *d = conn->ctl->d;
 	struct dht_record r;
 	char *w[CTL_MAX_ARGS];
 	size_t n = split_words(arg, w, CTL_MAX_ARGS), vlen;
 	unsigned ttl = CTL_TTL_DEFAULT_S;
-	uint64_t now;
 
 	if (n < 2 || n > 3) {
 		conn_error(conn, use);
@@ -590,15 +608,8 @@ cmd_put(struct ctl_conn *conn, char *arg)
 		conn_error(conn, "bad TTL (1..604800 seconds)");
 		return;
 	}
-	memset(&r, 0, sizeof(r));
-	if (!name_key(conn, w[0], &r.key))
+	if (!own_record(conn, w[0], ttl, &r))
 		return;
-	now = p2pnsd_now();
-	r.kind = CTL_KIND;
-	r.id = 0;
-	r.seq = next_seq(d, now);
-	r.expiry = now + (uint64_t)ttl * 1000;
-	memcpy(r.owner, d->ident->pub, sizeof(r.owner));
 	r.value_len = (uint16_t)vlen;
 	memcpy(r.value, w[1], vlen);
 	put_record(conn, &r, "put");
@@ -607,25 +618,16 @@ cmd_put(struct ctl_conn *conn, char *arg)
 static void
 cmd_remove(struct ctl_conn *conn, char *arg)
 {
-	struct p2pnsd *d = conn->ctl->d;
 	struct dht_record r;
 	char *w[CTL_MAX_ARGS];
-	uint64_t now;
 
 	if (split_words(arg, w, CTL_MAX_ARGS) != 1) {
 		conn_error(conn, "usage: remove NAME");
 		return;
 	}
-	memset(&r, 0, sizeof(r));
-	if (!name_key(conn, w[0], &r.key))
+	if (!own_record(conn, w[0], CTL_TOMBSTONE_TTL_S, &r))
 		return;
-	now = p2pnsd_now();
-	r.kind = CTL_KIND;
-	r.id = 0;
-	r.seq = next_seq(d, now);
-	r.expiry = now + (uint64_t)CTL_TOMBSTONE_TTL_S * 1000;
 	r.flags = DHT_REC_TOMBSTONE;
-	memcpy(r.owner, d->ident->pub, sizeof(r.owner));
 	put_record(conn, &r, "remove");
 }
 
