@@ -1,8 +1,11 @@
-/* Logging for p2pnsd: level-filtered lines with a UTC timestamp on stderr, or syslog.
- * Each line goes out with one write(2) so that concurrent writers do not interleave. */
+/* Logging for p2pnsd: level-filtered lines with a UTC timestamp on stderr or appended to a
+ * log file (reopened on SIGHUP), or syslog. Each line goes out with one write(2) so that
+ * concurrent writers do not interleave. */
 #include "p2pnsd/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,14 +18,71 @@ enum {
 
 static int log_level = LOG_INFO;
 static bool log_syslog;
+static int log_fd = STDERR_FILENO;
+static char log_path[PATH_MAX];		/* "": not logging to a file */
 
-void
-log_init(int level, bool to_syslog)
+static int
+open_file(const char *path)
 {
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+
+	return fd >= 0 ? fd : -errno;
+}
+
+int
+log_init(int level, const char *path, bool to_syslog)
+{
+	int fd;
+
 	log_level = level;
 	log_syslog = to_syslog;
 	if (to_syslog)
 		openlog("p2pnsd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	if (path == NULL)
+		return 0;
+	if (strlen(path) >= sizeof(log_path))
+		return -ENAMETOOLONG;
+	fd = open_file(path);
+	if (fd < 0)
+		return fd;
+	log_fd = fd;
+	strcpy(log_path, path);
+	return 0;
+}
+
+int
+log_reopen(void)
+{
+	int fd;
+
+	if (log_syslog) {
+		closelog();
+		openlog("p2pnsd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+		return 0;
+	}
+	if (log_path[0] == '\0')
+		return 0;
+	fd = open_file(log_path);
+	if (fd < 0) {
+		log_warnx("cannot reopen log file %s, still writing to the old one: %s",
+		    log_path, strerror(-fd));
+		return fd;
+	}
+	close(log_fd);
+	log_fd = fd;
+	return 0;
+}
+
+void
+log_close(void)
+{
+	if (log_syslog)
+		closelog();
+	log_syslog = false;
+	if (log_fd != STDERR_FILENO)
+		close(log_fd);
+	log_fd = STDERR_FILENO;
+	log_path[0] = '\0';
 }
 
 void
@@ -103,7 +163,7 @@ vlog(int pri, const char *fmt, va_list ap)
 		n = sizeof(line) - 2;
 	line[n++] = '\n';
 	while (n > 0) {
-		ssize_t w = write(STDERR_FILENO, line, n);
+		ssize_t w = write(log_fd, line, n);
 
 		if (w < 0 && errno == EINTR)
 			continue;

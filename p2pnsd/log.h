@@ -1,5 +1,5 @@
 /* Logging for p2pnsd in the OpenBSD style: one line per message with a timestamp and a
- * level, to stderr (or syslog); log_warn and fatal append strerror(errno). */
+ * level, to stderr, a log file or syslog; log_warn and fatal append strerror(errno). */
 #ifndef P2PNS_P2PNSD_LOG_H
 #define P2PNS_P2PNSD_LOG_H
 
@@ -7,8 +7,16 @@
 #include <stdbool.h>
 #include <syslog.h>
 
-/* level is a syslog priority: LOG_ERR, LOG_WARNING, LOG_INFO or LOG_DEBUG. */
-void log_init(int level, bool to_syslog);
+/* Logs at level (a syslog priority: LOG_ERR, LOG_WARNING, LOG_INFO or LOG_DEBUG) to stderr,
+ * or appended to the file at path (created with mode 0640), or to syslog (facility daemon,
+ * ident p2pnsd). Returns 0 or a negative errno (the file cannot be opened; stderr then). */
+int log_init(int level, const char *path, bool to_syslog);
+/* For SIGHUP: opens the log file's path again (after logrotate moved it) or reconnects to
+ * syslog. On failure the old file stays in use and a warning is logged. Returns 0 or a
+ * negative errno. */
+int log_reopen(void);
+/* Closes the log file or the syslog connection; later messages go to stderr. */
+void log_close(void);
 void log_setlevel(int level);
 int log_getlevel(void);
 /* "error", "warn", "info", "debug" -> the syslog priority; -1 for anything else. */

@@ -387,8 +387,6 @@ def test_help_version_and_usage_errors(p2pnsd, tmp_path):
         (["--port", "4000", "--data-dir", d, "--bootstrap", "127.0.0.1"], "bootstrap"),
         (["--port", "4000", "--data-dir", d, "--bootstrap", "[::1]"], "bootstrap"),
         (["--port", "4000", "--data-dir", d, "--bootstrap", "localhost:4000"], "bootstrap"),
-        (["--port", "4000"], "data-dir"),
-        (["--data-dir", d], "port"),
         (["--port", "0", "--data-dir", d], "port"),
         (["--port", "4000", "--data-dir", d, "--bind", "127.0.0.1:5"], "bind"),
         (["--port", "4000", "--data-dir", d, "--c1", "41"], "c1"),
