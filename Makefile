@@ -44,11 +44,16 @@ P2P_CFLAGS = -std=c11 $(WARNINGS) $(CFLAGS) $(SANFLAGS) -pthread -MMD -MP
 P2P_LDFLAGS = $(SANFLAGS) -pthread $(LDFLAGS)
 
 # Layers, lowest first; a library may use those before it.
-LAYERS := common puzzle kbr dht namecache
+LAYERS := common puzzle kbr dht namecache p2pns rpc
 LAYER_LIBS := $(foreach l,$(LAYERS),$(B)/lib$(l).a)
 # Linked in reverse order so that each library finds the ones below it.
 CORE_LIBS := $(foreach l,$(shell printf '%s\n' $(LAYERS) | tac),$(B)/lib$(l).a)
 SYS_LIBS := -llmdb -lcrypto
+# xmlrpc-c's value, parse and serialise libraries (the server side: rpc/), and its client.
+XMLRPC_LIBS := -lxmlrpc -lxmlrpc_xmlparse -lxmlrpc_xmltok -lxmlrpc_util
+XMLRPC_CLIENT_LIBS := -lxmlrpc_client $(XMLRPC_LIBS)
+# What rpc/ needs below it: libmicrohttpd in a libevent loop.
+RPC_LIBS := -lmicrohttpd -levent $(XMLRPC_LIBS)
 
 define layer_rules
 $(1)_OBJ := $$(patsubst %.c,$$(B)/%.o,$$(wildcard $(1)/*.c))
@@ -75,14 +80,25 @@ DAEMON_OBJ := $(patsubst %.c,$(B)/%.o,$(wildcard p2pnsd/*.c))
 ifneq ($(DAEMON_OBJ),)
 BINS += $(B)/bin/p2pnsd
 $(B)/bin/p2pnsd: $(DAEMON_OBJ) $(CORE_LIBS)
-$(B)/bin/p2pnsd: SYS_LIBS += -levent
+$(B)/bin/p2pnsd: SYS_LIBS += $(RPC_LIBS)
+endif
+
+# The command line client: tools/p2pns.c over xmlrpc-c's client library.
+ifneq ($(wildcard tools/p2pns.c),)
+BINS += $(B)/bin/p2pns
+CLI_OBJ := $(B)/tools/p2pns.o
+$(B)/bin/p2pns: $(CLI_OBJ) $(CORE_LIBS)
+$(B)/bin/p2pns: SYS_LIBS += $(XMLRPC_CLIENT_LIBS)
 endif
 
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 BENCH_BINS := $(patsubst tests/bench/%.c,$(B)/bench/%,$(wildcard tests/bench/bench_*.c))
+# Helpers the benchmark scripts run (load generators, reference servers): not run alone.
+BENCH_TOOLS := $(patsubst tests/bench/%.c,$(B)/bench/%,$(wildcard tests/bench/tool_*.c))
 
-ALL_OBJ := $(foreach l,$(LAYERS),$($(l)_OBJ)) $(TOOL_OBJ) $(SIM_OBJ) $(DAEMON_OBJ) \
-	$(UNIT_BINS:$(B)/tests/%=$(B)/tests/unit/%.o) $(BENCH_BINS:$(B)/bench/%=$(B)/tests/bench/%.o)
+ALL_OBJ := $(foreach l,$(LAYERS),$($(l)_OBJ)) $(TOOL_OBJ) $(SIM_OBJ) $(DAEMON_OBJ) $(CLI_OBJ) \
+	$(UNIT_BINS:$(B)/tests/%=$(B)/tests/unit/%.o) \
+	$(patsubst $(B)/bench/%,$(B)/tests/bench/%.o,$(BENCH_BINS) $(BENCH_TOOLS))
 -include $(ALL_OBJ:.o=.d)
 
 $(B)/%.o: %.c
@@ -98,18 +114,18 @@ $(BINS):
 $(B)/tests/%: $(B)/tests/unit/%.o $(CORE_LIBS)
 	$(call quiet,LD,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(P2P_LDFLAGS) -o $@ $< $(CORE_LIBS) $(SYS_LIBS) -lcmocka
+	$(Q)$(CC) $(P2P_LDFLAGS) -o $@ $< $(CORE_LIBS) $(SYS_LIBS) $(RPC_LIBS) -lcmocka
 
 $(B)/bench/%: $(B)/tests/bench/%.o $(CORE_LIBS)
 	$(call quiet,LD,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(P2P_LDFLAGS) -o $@ $< $(CORE_LIBS) $(SYS_LIBS) -lm
+	$(Q)$(CC) $(P2P_LDFLAGS) -o $@ $< $(CORE_LIBS) $(SYS_LIBS) $(RPC_LIBS) -lm
 
 .PHONY: all deps build-tests compilers test check unit integration demo bench install clean
 
 all: $(BINS)
 
-build-tests: $(BINS) $(UNIT_BINS) $(BENCH_BINS)
+build-tests: $(BINS) $(UNIT_BINS) $(BENCH_BINS) $(BENCH_TOOLS)
 
 # Checks (and as root installs) the Debian packages; used by test, demo and .ci/run.
 deps:
@@ -152,16 +168,18 @@ demo: deps
 	@sh tools/demo.sh "$(abspath $(B))"
 
 bench: deps
-	@$(MAKE) --no-print-directory -j$(JOBS) all $(BENCH_BINS)
+	@$(MAKE) --no-print-directory -j$(JOBS) all $(BENCH_BINS) $(BENCH_TOOLS)
 	@for b in $(BENCH_BINS); do $$b || exit 1; done
 	@for b in tests/bench/*.py; do \
 		P2PNS_BUILD="$(abspath $(B))" $(PYTHON) $$b || exit 1; \
 	done
 
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
 	install -m 0644 doc/*.1 $(DESTDIR)$(MANDIR)/man1/
+	$(if $(wildcard doc/*.5),install -m 0644 doc/*.5 $(DESTDIR)$(MANDIR)/man5/)
 	install -m 0644 doc/*.8 $(DESTDIR)$(MANDIR)/man8/
 
 clean:

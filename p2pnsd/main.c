@@ -1,11 +1,9 @@
-/* p2pnsd: the p2pns daemon. Loads or creates the node identity, runs the secure-Kademlia
- * node over UDP on one libevent loop with the DHT on top of it (its replica records in an
- * LMDB store in the data directory) and offers the debug control socket. */
-#include <arpa/inet.h>
+/* p2pnsd: the p2pns daemon. Reads its options (config.c), loads or creates the node
+ * identity, runs the secure-Kademlia node over UDP on one libevent loop with the DHT on top
+ * of it (its replica records in an LMDB store in the data directory) and offers the debug
+ * control socket. SIGTERM and SIGINT stop it, SIGHUP reopens the log file. */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,226 +14,23 @@
 #include <event2/event.h>
 #include <openssl/rand.h>
 
-#include "common/cli.h"
 #include "dht/dht.h"
 #include "dht/replica.h"
 #include "dht/store.h"
 #include "kbr/kbr.h"
+#include "p2pnsd/config.h"
 #include "p2pnsd/contacts.h"
 #include "p2pnsd/control.h"
+#include "p2pnsd/frontend.h"
 #include "p2pnsd/log.h"
 #include "p2pnsd/p2pnsd.h"
 #include "p2pnsd/udp.h"
 #include "puzzle/puzzle.h"
 
-#ifndef P2PNS_VERSION
-#define P2PNS_VERSION "0.1.0"
-#endif
-
 enum {
-	EXIT_USAGE = 2,
-	MAX_BOOTSTRAP = 64,		/* --bootstrap addresses */
 	SAVE_INTERVAL_S = 60,		/* contacts are saved this often */
 	KICK_MAX_MS = 10 * 1000,	/* longest timer wait (the wall clock may jump) */
-	STORE_SIZE_DEFAULT = 256,	/* --store-size, MB */
-	STORE_SIZE_MAX = 64 * 1024,	/* MB: the map is address space, reserved up front */
-	REPLICAS_MAX = DHT_MAX_R % 2 ? DHT_MAX_R : DHT_MAX_R - 1,	/* odd */
 };
-
-static const char usage[] =
-    "usage: p2pnsd --port P --data-dir DIR [--bind ADDR]... [--bootstrap HOST:PORT]...\n"
-    "              [--identity FILE] [--c1 N] [--c2 N] [--replicas N] [--store-size MB]\n"
-    "              [--log-level LEVEL]\n"
-    "\n"
-    "Runs a p2pns node: the secure-Kademlia overlay over UDP (IPv4 and IPv6) and the\n"
-    "replicated DHT on top of it.\n"
-    "\n"
-    "  --port P              UDP port, 1..65535 (required)\n"
-    "  --bind ADDR           IPv4 or IPv6 address to listen on; may repeat\n"
-    "                        (default: 0.0.0.0 and ::, IPv6 sockets are IPv6-only)\n"
-    "  --bootstrap HOST:PORT a node to join through, \"1.2.3.4:5\" or \"[::1]:5\"; may repeat\n"
-    "  --data-dir DIR        state directory (created with mode 0700): identity.pem,\n"
-    "                        contacts, control.sock, store/ (required)\n"
-    "  --identity FILE       identity file (default DIR/identity.pem; created if missing)\n"
-    "  --c1 N                static puzzle difficulty of the overlay, 0..40 (default 16)\n"
-    "  --c2 N                dynamic puzzle difficulty of the overlay, 0..40 (default 20)\n"
-    "  --replicas N          replicas of each DHT record, odd, 1..15 (default 5)\n"
-    "  --store-size MB       largest size of the record store DIR/store, 1..65536\n"
-    "                        (default 256)\n"
-    "  --log-level LEVEL     error, warn, info (default) or debug\n"
-    "  -h, --help            this help\n"
-    "  -V, --version         print the version\n"
-    "\n"
-    "Every node of an overlay must use the same c1 and c2, and should use the same\n"
-    "replicas. The saved contacts let a node rejoin without --bootstrap. SIGTERM or\n"
-    "SIGINT stop the node cleanly.\n"
-    "Exit status: 0 success, 1 error, 2 usage error.\n";
-
-struct options {
-	unsigned port;
-	struct kbr_addr binds[UDP_MAX_SOCKETS];
-	size_t nbinds;
-	struct kbr_addr boots[MAX_BOOTSTRAP];
-	size_t nboots;
-	const char *datadir;
-	const char *identity;
-	unsigned c1, c2;
-	unsigned replicas;
-	unsigned store_mb;
-	int loglevel;
-};
-
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int
-usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("p2pnsd: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n\n%s", usage);
-	return EXIT_USAGE;
-}
-
-/* An IP address without a port: "1.2.3.4", "::1" or "[::1]". */
-static int
-parse_ip(const char *s, struct kbr_addr *out)
-{
-	char buf[INET6_ADDRSTRLEN + 2];
-	size_t len = strlen(s);
-
-	memset(out, 0, sizeof(*out));
-	if (len >= sizeof(buf))
-		return -EINVAL;
-	if (len >= 2 && s[0] == '[' && s[len - 1] == ']') {
-		memcpy(buf, s + 1, len - 2);
-		buf[len - 2] = '\0';
-		if (inet_pton(AF_INET6, buf, out->ip) != 1)
-			return -EINVAL;
-		out->family = KBR_AF_INET6;
-		return 0;
-	}
-	if (inet_pton(AF_INET, s, out->ip) == 1) {
-		out->family = KBR_AF_INET;
-		return 0;
-	}
-	if (inet_pton(AF_INET6, s, out->ip) == 1) {
-		out->family = KBR_AF_INET6;
-		return 0;
-	}
-	return -EINVAL;
-}
-
-/* Returns -1 to go on, or the exit status. */
-static int
-parse_options(int argc, char **argv, struct options *o)
-{
-	static const struct option longopts[] = {
-		{"port", required_argument, NULL, 'p'},
-		{"bind", required_argument, NULL, 'b'},
-		{"bootstrap", required_argument, NULL, 'B'},
-		{"data-dir", required_argument, NULL, 'd'},
-		{"identity", required_argument, NULL, 'i'},
-		{"c1", required_argument, NULL, '1'},
-		{"c2", required_argument, NULL, '2'},
-		{"replicas", required_argument, NULL, 'r'},
-		{"store-size", required_argument, NULL, 's'},
-		{"log-level", required_argument, NULL, 'l'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
-	};
-	bool have_port = false;
-	int c;
-
-	memset(o, 0, sizeof(*o));
-	o->c1 = 16;
-	o->c2 = 20;
-	o->replicas = DHT_DEFAULT_R;
-	o->store_mb = STORE_SIZE_DEFAULT;
-	o->loglevel = LOG_INFO;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":hV", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'p':
-			if (cli_parse_uint(optarg, 1, 65535, &o->port) != 0)
-				return usage_error("bad --port '%s' (1..65535)", optarg);
-			have_port = true;
-			break;
-		case 'b':
-			if (o->nbinds >= UDP_MAX_SOCKETS)
-				return usage_error("at most %d --bind addresses", UDP_MAX_SOCKETS);
-			if (parse_ip(optarg, &o->binds[o->nbinds]) != 0)
-				return usage_error("bad --bind address '%s' (an IPv4 or IPv6 "
-				    "address without a port)", optarg);
-			o->nbinds++;
-			break;
-		case 'B':
-			if (o->nboots >= MAX_BOOTSTRAP)
-				return usage_error("at most %d --bootstrap addresses", MAX_BOOTSTRAP);
-			if (kbr_addr_parse(&o->boots[o->nboots], optarg) != 0)
-				return usage_error("bad --bootstrap address '%s' (use 1.2.3.4:5 "
-				    "or [::1]:5)", optarg);
-			o->nboots++;
-			break;
-		case 'd':
-			if (optarg[0] == '\0')
-				return usage_error("empty --data-dir");
-			o->datadir = optarg;
-			break;
-		case 'i':
-			if (optarg[0] == '\0')
-				return usage_error("empty --identity");
-			o->identity = optarg;
-			break;
-		case '1':
-			if (cli_parse_uint(optarg, 0, PUZZLE_MAX_BITS, &o->c1) != 0)
-				return usage_error("bad --c1 '%s' (0..%d)", optarg, PUZZLE_MAX_BITS);
-			break;
-		case '2':
-			if (cli_parse_uint(optarg, 0, PUZZLE_MAX_BITS, &o->c2) != 0)
-				return usage_error("bad --c2 '%s' (0..%d)", optarg, PUZZLE_MAX_BITS);
-			break;
-		case 'r':
-			if (cli_parse_uint(optarg, 1, REPLICAS_MAX, &o->replicas) != 0 ||
-			    o->replicas % 2 == 0)
-				return usage_error("bad --replicas '%s' (odd, 1..%d)", optarg,
-				    REPLICAS_MAX);
-			break;
-		case 's':
-			if (cli_parse_uint(optarg, 1, STORE_SIZE_MAX, &o->store_mb) != 0)
-				return usage_error("bad --store-size '%s' (1..%d MB)", optarg,
-				    STORE_SIZE_MAX);
-			break;
-		case 'l':
-			o->loglevel = log_level_parse(optarg);
-			if (o->loglevel < 0)
-				return usage_error("bad --log-level '%s' (error, warn, info, "
-				    "debug)", optarg);
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return 0;
-		case 'V':
-			printf("p2pnsd %s\n", P2PNS_VERSION);
-			return 0;
-		case ':':
-			return usage_error("option '%s' needs a value", argv[optind - 1]);
-		default:
-			return usage_error("unknown option '%s'", argv[optind - 1]);
-		}
-	}
-	if (optind < argc)
-		return usage_error("unexpected argument '%s'", argv[optind]);
-	if (!have_port)
-		return usage_error("--port is required");
-	if (o->datadir == NULL)
-		return usage_error("--data-dir is required");
-	return -1;
-}
 
 uint64_t
 p2pnsd_now(void)
@@ -348,6 +143,18 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	log_info("received %s, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	event_base_loopbreak(d->base);
+}
+
+/* SIGHUP: logrotate has moved the log file away. The configuration is not read again. */
+static void
+on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	(void)arg;
+	log_info("received SIGHUP, reopening the log");
+	if (log_reopen() == 0)
+		log_info("log reopened");
 }
 
 /* Creates the data directory (one level, mode 0700) if it does not exist. */
@@ -510,6 +317,26 @@ bootstrap_all(struct p2pnsd *d, const struct options *o)
 	p2pnsd_kick(d);
 }
 
+/* The name service and the XML-RPC server over the DHT. */
+static int
+frontend_begin(struct p2pnsd *d, const struct options *o)
+{
+	static struct frontend fe;
+	struct frontend_opts fo;
+
+	memset(&fo, 0, sizeof(fo));
+	fo.rpc = o->rpc_listen.family != KBR_AF_NONE;
+	fo.rpc_listen = o->rpc_listen;
+	memcpy(fo.allow, o->rpc_write_allow, sizeof(fo.allow));
+	fo.n_allow = o->rpc_nwrite_allow;
+	fo.max_conns = o->rpc_max_conns;
+	fo.cache_size = o->cache_size;
+	fo.cache_ttl_s = o->cache_ttl_s;
+	fo.per_name_keys = o->name_keys == CONFIG_NAME_KEYS_PER_NAME;
+	d->fe = &fe;
+	return frontend_start(d->fe, d, &fo);
+}
+
 static void
 daemon_free(struct p2pnsd *d)
 {
@@ -517,7 +344,11 @@ daemon_free(struct p2pnsd *d)
 	 * The DHT before the replica and the KBR it borrows, the KBR before the store the
 	 * replica wrote to. Neither calls back when freed, so the control's requests (lookups,
 	 * puts, gets) go last: they must outlive every callback that could still name them.
+	 * The same holds for the calls the XML-RPC server has waiting on the DHT: the server
+	 * closes first, the calls are dropped after the DHT and the KBR are gone.
 	 */
+	if (d->fe != NULL)
+		frontend_stop(d->fe);
 	dht_free(d->dht);
 	d->dht = NULL;
 	dht_replica_free(d->rep);
@@ -528,6 +359,9 @@ daemon_free(struct p2pnsd *d)
 	if (d->store != NULL)
 		d->store->ops->close(d->store);
 	d->store = NULL;
+	if (d->fe != NULL)
+		frontend_free(d->fe);
+	d->fe = NULL;
 	control_free(d->ctl);
 	udp_free(d->udp);
 	if (d->timer != NULL)
@@ -538,6 +372,8 @@ daemon_free(struct p2pnsd *d)
 		event_free(d->sig_term);
 	if (d->sig_int != NULL)
 		event_free(d->sig_int);
+	if (d->sig_hup != NULL)
+		event_free(d->sig_hup);
 	if (d->base != NULL)
 		event_base_free(d->base);
 	identity_free(d->ident);
@@ -592,7 +428,7 @@ daemon_start(struct p2pnsd *d, const struct options *o)
 	    path_join(d->control_path, sizeof(d->control_path), d->datadir, "control.sock") != 0 ||
 	    path_join(d->store_path, sizeof(d->store_path), d->datadir, "store") != 0)
 		return -1;
-	if (o->identity != NULL) {
+	if (o->identity[0] != '\0') {
 		if ((size_t)snprintf(idpath, sizeof(idpath), "%s", o->identity) >= sizeof(idpath)) {
 			log_errx("identity path too long");
 			return -1;
@@ -641,15 +477,17 @@ daemon_start(struct p2pnsd *d, const struct options *o)
 		    strerror(-err));
 		return -1;
 	}
-	if (dht_start(d, o) != 0)
+	if (dht_start(d, o) != 0 || frontend_begin(d, o) != 0)
 		return -1;
 	d->timer = evtimer_new(d->base, on_timer, d);
 	d->save_timer = event_new(d->base, -1, EV_PERSIST, on_save_timer, d);
 	d->sig_term = evsignal_new(d->base, SIGTERM, on_signal, d);
 	d->sig_int = evsignal_new(d->base, SIGINT, on_signal, d);
+	d->sig_hup = evsignal_new(d->base, SIGHUP, on_sighup, d);
 	if (d->timer == NULL || d->save_timer == NULL || d->sig_term == NULL ||
-	    d->sig_int == NULL || event_add(d->save_timer, &save_tv) != 0 ||
-	    evsignal_add(d->sig_term, NULL) != 0 || evsignal_add(d->sig_int, NULL) != 0) {
+	    d->sig_int == NULL || d->sig_hup == NULL || event_add(d->save_timer, &save_tv) != 0 ||
+	    evsignal_add(d->sig_term, NULL) != 0 || evsignal_add(d->sig_int, NULL) != 0 ||
+	    evsignal_add(d->sig_hup, NULL) != 0) {
 		log_errx("cannot set up events");
 		return -1;
 	}
@@ -673,18 +511,25 @@ int
 main(int argc, char **argv)
 {
 	static struct p2pnsd d;
-	struct options o;
-	int rc;
+	static struct options o;
+	int rc, err;
 
-	rc = parse_options(argc, argv, &o);
+	rc = config_parse(&o, argc, argv);
 	if (rc >= 0)
 		return rc;
-	log_init(o.loglevel, false);
+	err = log_init(o.loglevel, o.log_file[0] != '\0' ? o.log_file : NULL, o.syslog);
+	if (err != 0) {
+		fprintf(stderr, "p2pnsd: cannot open log file %s: %s\n", o.log_file,
+		    strerror(-err));
+		return 1;
+	}
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);	/* until the event loop takes it over */
 
 	if (daemon_start(&d, &o) != 0) {
 		daemon_free(&d);
 		libevent_global_shutdown();
+		log_close();
 		return 1;
 	}
 	if (event_base_dispatch(d.base) < 0)
@@ -693,5 +538,6 @@ main(int argc, char **argv)
 	daemon_free(&d);
 	libevent_global_shutdown();
 	log_info("exiting");
+	log_close();
 	return 0;
 }

@@ -13,6 +13,7 @@ struct event_base;
 struct event;
 struct udp;
 struct control;
+struct frontend;
 struct dht;
 struct dht_replica;
 struct dht_store;
@@ -28,9 +29,10 @@ struct p2pnsd {
 	struct dht *dht;
 	uint64_t last_seq;		/* of this node's latest record: seqs only grow */
 	struct control *ctl;
+	struct frontend *fe;		/* name service and XML-RPC server */
 	struct event *timer;		/* the KBR and DHT deadline */
 	struct event *save_timer;	/* saves the contacts periodically */
-	struct event *sig_term, *sig_int;
+	struct event *sig_term, *sig_int, *sig_hup;
 	char datadir[PATH_MAX];
 	char contacts_path[PATH_MAX];
 	char control_path[PATH_MAX];

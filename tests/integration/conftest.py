@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import time
+import xmlrpc.client
 
 import pytest
 
@@ -44,6 +45,7 @@ def sim(bindir) -> str:
 # ---- p2pnsd processes ----------------------------------------------------------------------
 
 LISTEN_RE = re.compile(r"listening on (\S+):(\d+) node-id ([0-9a-f]{40})")
+RPC_RE = re.compile(r"XML-RPC on (http://\S+/RPC2)")
 SANITIZER_RE = re.compile(r"ERROR: (Address|Leak|Memory|Thread)Sanitizer|runtime error:")
 
 
@@ -59,13 +61,29 @@ class ControlError(Exception):
     pass
 
 
+class TimeoutTransport(xmlrpc.client.Transport):
+    """xmlrpc.client's transport with a socket timeout and an optional source address."""
+
+    def __init__(self, timeout, source_address=None):
+        super().__init__()
+        self.timeout = timeout
+        self.source_address = source_address
+
+    def make_connection(self, host):
+        conn = super().make_connection(host)
+        conn.timeout = self.timeout
+        if self.source_address is not None:
+            conn.source_address = (self.source_address, 0)
+        return conn
+
+
 class Node:
     """One p2pnsd process with its own data directory, reached by the others at host; it
     binds binds (default: just host; () for the daemon's defaults, 0.0.0.0 and ::). Its
     stdout and stderr go to a log file (a pipe nobody reads could block the daemon)."""
 
     def __init__(self, binary, workdir: pathlib.Path, name: str, c1=4, c2=4,
-                 host="127.0.0.1", binds=None, log_level="info"):
+                 host="127.0.0.1", binds=None, log_level="info", rpc=False):
         self.binary = str(binary)
         self.name = name
         self.datadir = workdir / name
@@ -78,6 +96,8 @@ class Node:
         self.port = None
         self.node_id = None
         self.starts = 0
+        self.rpc = rpc              # serve XML-RPC on a free TCP port of host
+        self.rpc_url = None
         if len(str(self.datadir / "control.sock")) > 100:
             raise RuntimeError(f"{self.datadir}: too long for a UNIX socket path")
 
@@ -103,10 +123,14 @@ class Node:
             use_port = port
             while use_port is None or (port is None and use_port in avoid):
                 use_port = free_udp_port(self.host)
-            args = [self.binary, "--port", str(use_port), "--data-dir", str(self.datadir),
+            # -c /dev/null: no /etc/p2pns/p2pnsd.conf of this machine gets in the way
+            args = [self.binary, "-c", "/dev/null", "--port", str(use_port),
+                    "--data-dir", str(self.datadir),
                     "--c1", str(self.c1), "--c2", str(self.c2), "--log-level", self.log_level]
             for b in self.binds:
                 args += ["--bind", b]
+            rpc_host = f"[{self.host}]" if ":" in self.host else self.host
+            args += ["--rpc-listen", f"{rpc_host}:0" if self.rpc else "none"]
             for b in bootstrap:
                 args += ["--bootstrap", b.addr if isinstance(b, Node) else str(b)]
             args += list(extra)
@@ -121,9 +145,11 @@ class Node:
             while time.monotonic() < deadline:
                 text = self.log()[mark:]
                 m = LISTEN_RE.search(text)
-                if m and int(m.group(2)) == use_port:
+                r = RPC_RE.search(text)
+                if m and int(m.group(2)) == use_port and (r or not self.rpc):
                     self.port = use_port
                     self.node_id = m.group(3)
+                    self.rpc_url = r.group(1) if r else None
                     return self
                 if self.proc.poll() is not None:
                     break
@@ -138,6 +164,11 @@ class Node:
                 continue
             raise AssertionError(f"{self.name}: exited at start:\n{text}")
         raise AssertionError(f"{self.name}: no free port after {retries} attempts")
+
+    def proxy(self, timeout=40.0, **kw):
+        """An xmlrpc.client.ServerProxy for this node's XML-RPC server."""
+        assert self.rpc_url, f"{self.name}: started without XML-RPC"
+        return xmlrpc.client.ServerProxy(self.rpc_url, transport=TimeoutTransport(timeout, **kw))
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
