@@ -921,22 +921,16 @@ static int
 read_start(struct op *op, uint64_t now)
 {
 	struct p2pns *ns = op->ns;
-	struct dht_record *recs;
+	struct dht_record recs[NC_MAX_RECORDS];	/* ~20 KB: no heap round trip per hit */
 	bool negative = false;
 	int n, err;
 
 	if (ns->nc != NULL && ns->p.cache_names > 0) {
-		recs = malloc(NC_MAX_RECORDS * sizeof(*recs));
-		if (recs == NULL) {
-			op_free(op);
-			return -ENOMEM;
-		}
 		n = nc_get_records(ns->nc, now, &op->key, recs, NC_MAX_RECORDS, &negative);
 		if (n >= 0) {
 			if (op->type == OP_RESOLVE)
 				ns->st.resolves_cached++;
 			err = negative ? 0 : take(op, now, recs, (size_t)n);
-			free(recs);
 			if (err != 0) {
 				op_free(op);
 				return err;
@@ -947,7 +941,6 @@ read_start(struct op *op, uint64_t now)
 			}
 			return answer(op, now);
 		}
-		free(recs);
 	}
 	err = op_link(op);
 	if (err == 0)
