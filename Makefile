@@ -16,6 +16,7 @@ CC := gcc
 endif
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
 MANDIR ?= $(PREFIX)/share/man
 PYTHON ?= /usr/bin/python3
 SAN ?= 0
@@ -91,12 +92,27 @@ $(B)/bin/p2pns: $(CLI_OBJ) $(CORE_LIBS)
 $(B)/bin/p2pns: SYS_LIBS += $(XMLRPC_CLIENT_LIBS)
 endif
 
+# The NSS hosts module: a self-contained shared object (libc only), loaded into every
+# program that resolves host names, so never built with the sanitizers (their runtime
+# would have to come first in the host program).
+NSS_OBJ := $(patsubst %.c,$(B)/%.o,$(wildcard tools/nss/*.c))
+ifneq ($(NSS_OBJ),)
+NSS_LIB := $(B)/lib/libnss_p2pns.so.2
+$(NSS_OBJ): SANFLAGS :=
+$(NSS_OBJ): P2P_CFLAGS += -fPIC -fvisibility=hidden
+$(NSS_LIB): $(NSS_OBJ)
+	$(call quiet,LD,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) -shared -Wl,-soname,libnss_p2pns.so.2 -Wl,-z,defs -Wl,--as-needed $(LDFLAGS) \
+		-o $@ $^
+endif
+
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 BENCH_BINS := $(patsubst tests/bench/%.c,$(B)/bench/%,$(wildcard tests/bench/bench_*.c))
 # Helpers the benchmark scripts run (load generators, reference servers): not run alone.
 BENCH_TOOLS := $(patsubst tests/bench/%.c,$(B)/bench/%,$(wildcard tests/bench/tool_*.c))
 
-ALL_OBJ := $(foreach l,$(LAYERS),$($(l)_OBJ)) $(TOOL_OBJ) $(SIM_OBJ) $(DAEMON_OBJ) $(CLI_OBJ) \
+ALL_OBJ := $(foreach l,$(LAYERS),$($(l)_OBJ)) $(TOOL_OBJ) $(SIM_OBJ) $(DAEMON_OBJ) $(CLI_OBJ) $(NSS_OBJ) \
 	$(UNIT_BINS:$(B)/tests/%=$(B)/tests/unit/%.o) \
 	$(patsubst $(B)/bench/%,$(B)/tests/bench/%.o,$(BENCH_BINS) $(BENCH_TOOLS))
 -include $(ALL_OBJ:.o=.d)
@@ -123,9 +139,9 @@ $(B)/bench/%: $(B)/tests/bench/%.o $(CORE_LIBS)
 
 .PHONY: all deps build-tests compilers test check unit integration demo bench install clean
 
-all: $(BINS)
+all: $(BINS) $(NSS_LIB)
 
-build-tests: $(BINS) $(UNIT_BINS) $(BENCH_BINS) $(BENCH_TOOLS)
+build-tests: $(BINS) $(NSS_LIB) $(UNIT_BINS) $(BENCH_BINS) $(BENCH_TOOLS)
 
 # Checks (and as root installs) the Debian packages; used by test, demo and .ci/run.
 deps:
@@ -158,14 +174,14 @@ unit: $(UNIT_BINS)
 	echo "unit test programs: $(words $(UNIT_BINS)) run, $$failed failed"; \
 	[ $$failed -eq 0 ]
 
-integration: $(BINS)
+integration: $(BINS) $(NSS_LIB)
 	@echo "== integration tests ($(VARIANT))"
 	@$(SAN_ENV) P2PNS_BUILD="$(abspath $(B))" $(PYTHON) -m pytest -p no:cacheprovider -ra \
 		tests/integration
 
 demo: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all
-	@sh tools/demo.sh "$(abspath $(B))"
+	@exec sh tools/demo.sh "$(abspath $(B))"
 
 bench: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all $(BENCH_BINS) $(BENCH_TOOLS)
@@ -180,6 +196,8 @@ install: all
 	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
 	install -m 0644 doc/*.1 $(DESTDIR)$(MANDIR)/man1/
 	$(if $(wildcard doc/*.5),install -m 0644 doc/*.5 $(DESTDIR)$(MANDIR)/man5/)
+	$(if $(NSS_LIB),install -d $(DESTDIR)$(LIBDIR) && \
+		install -m 0644 $(NSS_LIB) $(DESTDIR)$(LIBDIR)/)
 	install -m 0644 doc/*.8 $(DESTDIR)$(MANDIR)/man8/
 
 clean:

@@ -534,6 +534,9 @@ main(int argc, char **argv)
 	}
 	if (event_base_dispatch(d.base) < 0)
 		log_errx("event loop failed");
+	/* a second SIGTERM must not cut the shutdown short (the loop's handlers go below) */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
 	save_contacts(&d, true);
 	daemon_free(&d);
 	libevent_global_shutdown();
