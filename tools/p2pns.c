@@ -34,6 +34,7 @@
 #define APPLICATION "p2pns"		/* the OpenDHT "application" argument */
 
 enum {
+	BAD_OPTION_SHOWN = 64,		/* bytes of a bad option named in a message */
 	EXIT_NOT_FOUND = 2,
 	FAULT_NOT_FOUND = 9,		/* the server's "name not found" */
 	DEFAULT_TIMEOUT_S = 35,		/* a bit above the server's own 30 s */
@@ -217,6 +218,9 @@ struct session {
 
 __attribute__((format(printf, 2, 3)))
 static int usage_error(const char *usage, const char *fmt, ...);
+
+/* The argument getopt looked at last: named by bad_option, which has no argv. */
+static const char *bad_arg;
 __attribute__((format(printf, 2, 3)))
 static int fail(struct session *s, const char *fmt, ...);
 
@@ -1211,6 +1215,23 @@ take_number(struct cli *cli, int c, const char *name, const char *usage)
 	return usage_error(usage, "unknown option --%s", name);
 }
 
+/* An option getopt could not take (opterr is off: its own messages would echo a value,
+ * perhaps a secret). Names the option without its value. */
+static int
+bad_option(const char *usage)
+{
+	const char *arg = bad_arg;
+	size_t n = arg != NULL ? strcspn(arg, "=") : 0;
+
+	if (arg == NULL || arg[0] != '-' || (arg[1] != '-' && optopt != 0))
+		return usage_error(usage, "unknown option or missing value: -%c",
+		    optopt != 0 ? optopt : '?');
+	if (n > BAD_OPTION_SHOWN)
+		n = BAD_OPTION_SHOWN;
+	return usage_error(usage, "unknown or ambiguous option, or missing value: '%.*s'",
+	    (int)n, arg);
+}
+
 /* Takes one option (c, from options[li]) into cli if allowed says it applies. Returns -1
  * to go on, or the exit status. */
 static int
@@ -1219,11 +1240,8 @@ take_option(struct cli *cli, int c, int li, const char *allowed, const char *usa
 {
 	const char *name = li >= 0 ? options[li].name : "";
 
-	if (c == '?') {
-		/* getopt said what is wrong */
-		fprintf(stderr, "\n%s", usage);
-		return 1;
-	}
+	if (c == '?')
+		return bad_option(usage);
 	if (strchr(allowed, c) == NULL)
 		return usage_error(usage, "option --%s does not apply %s%s", name,
 		    cmd != NULL ? "to " : "before the command", cmd != NULL ? cmd : "");
@@ -1406,6 +1424,7 @@ main(int argc, char **argv)
 	char allowed[32];
 	int c, li, rc;
 
+	opterr = 0;
 	if (env_url != NULL && *env_url != '\0')
 		cli.url = env_url;
 	if (argc > 0)
@@ -1413,8 +1432,10 @@ main(int argc, char **argv)
 	/* the options before the command */
 	for (;;) {
 		li = -1;
+		optopt = 0;
 		if ((c = getopt_long(argc, argv, "+hV", options, &li)) == -1)
 			break;
+		bad_arg = argv[optind - 1];
 		if ((rc = take_option(&cli, c, li, GLOBAL_OPTS "V", usage_main, NULL)) >= 0)
 			return rc;
 	}
@@ -1439,8 +1460,10 @@ main(int argc, char **argv)
 	snprintf(allowed, sizeof(allowed), "%s%s", GLOBAL_OPTS, cmd->opts);
 	for (;;) {
 		li = -1;
+		optopt = 0;
 		if ((c = getopt_long(argc, argv, "h", options, &li)) == -1)
 			break;
+		bad_arg = argv[optind - 1];
 		if ((rc = take_option(&cli, c, li, allowed, cmd->usage, cmd->name)) >= 0)
 			return rc;
 	}
