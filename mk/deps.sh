@@ -17,6 +17,10 @@ libcmocka-dev
 python3
 python3-pytest
 gnuplot-nox
+kamailio
+kamailio-utils-modules
+kamailio-xml-modules
+sip-tester
 "
 
 missing=""
