@@ -14,7 +14,7 @@ struct dht_store;
 
 struct dht_store_ops {
 	/* Inserts or replaces the record of the same (key, owner, kind, id) slot. Durable
-	 * when it returns 0 (LMDB: committed). -ENOSPC when the store is full. */
+	 * when it returns 0 (LMDB: committed). -ENOSPC when the store or its disk is full. */
 	int (*put)(struct dht_store *s, const struct dht_record *r);
 	/* Calls fn for every record under key (any owner), in a stable order; stops early
 	 * if fn returns non-zero. Returns 0 or a negative errno. */
@@ -41,7 +41,7 @@ struct dht_store {
 /* A store in memory, holding at most max_records records (then put gives -ENOSPC). */
 struct dht_store *dht_store_mem_new(size_t max_records);
 /* An LMDB environment in directory dir (created if missing, mode 0700), at most max_bytes
- * big (the map size; a full map gives -ENOSPC and leaves the stored records intact).
+ * big (the map size; a full map or disk gives -ENOSPC and leaves the stored records intact).
  * Returns NULL and sets *err on failure. */
 struct dht_store *dht_store_lmdb_open(const char *dir, size_t max_bytes, int *err);
 

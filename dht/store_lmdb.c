@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <lmdb.h>
@@ -41,6 +42,22 @@ lmdb_errno(int rc)
 	if (rc > 0)
 		return -rc;
 	return -EIO;
+}
+
+/* Commits txn durably. LMDB reports a short write as EIO: on a disk without a free block
+ * left that is the disk filling up, and is said so (-ENOSPC, as for a full map). */
+static int
+commit(struct lmdb_store *s, MDB_txn *txn)
+{
+	struct statvfs vfs;
+	mdb_filehandle_t fd;
+	int rc;
+
+	rc = mdb_txn_commit(txn);
+	if (rc == EIO && mdb_env_get_fd(s->env, &fd) == 0 && fstatvfs(fd, &vfs) == 0 &&
+	    vfs.f_bavail == 0)
+		return -ENOSPC;
+	return lmdb_errno(rc);
 }
 
 static void
@@ -184,7 +201,7 @@ lmdb_put(struct dht_store *st, const struct dht_record *r)
 		mdb_txn_abort(txn);
 		return lmdb_errno(rc);
 	}
-	return lmdb_errno(mdb_txn_commit(txn));
+	return commit(s, txn);
 }
 
 static int
@@ -207,7 +224,7 @@ lmdb_del(struct dht_store *st, const struct dht_record *slot)
 		mdb_txn_abort(txn);
 		return rc == MDB_NOTFOUND ? -ENOENT : lmdb_errno(rc);
 	}
-	return lmdb_errno(mdb_txn_commit(txn));
+	return commit(s, txn);
 }
 
 /* One expiry transaction: deletes up to EXPIRE_BATCH expired records at or past the
@@ -251,8 +268,8 @@ expire_batch(struct lmdb_store *s, uint64_t now, const uint8_t *from)
 		if (rc != 0)
 			goto fail;
 	}
-	rc = mdb_txn_commit(txn);
-	return rc == 0 ? (long)n : lmdb_errno(rc);
+	rc = commit(s, txn);
+	return rc == 0 ? (long)n : rc;
 fail:
 	mdb_txn_abort(txn);
 	return lmdb_errno(rc);

@@ -217,9 +217,13 @@ signer(struct p2pns *ns, const uint8_t *name, size_t len, bool create,
 	return create ? ks_get_or_create(ns->ks, name, len, out) : ks_get(ns->ks, name, len, out);
 }
 
+/* A keystore error as the writes return it: no room on the disk for a new name's key is
+ * -EDQUOT (-ENOSPC means too many published records), any other failure -EPERM. */
 static int
 keystore_errno(int err)
 {
+	if (err == -ENOSPC || err == -EDQUOT)
+		return -EDQUOT;
 	return err == -ENOMEM ? -ENOMEM : -EPERM;
 }
 
@@ -324,9 +328,11 @@ write_done(void *arg, int status, unsigned stored, unsigned asked, enum dht_reas
 		write_finish(op, P2PNS_OK, DHT_OK);
 		return;
 	}
-	/* another key owns the name: re-publishing would only be refused again, or take the
-	 * name behind the user's back once the owner's records expired */
-	if (refused == DHT_ERR_FOREIGN_OWNER) {
+	/* the replicas refused it (another key owns the name, storage full, stale, ...) and
+	 * the client is told so: re-publishing would only be refused again, or store behind
+	 * the user's back what they were told failed (and take the name once its owner's
+	 * records expired) */
+	if (refused != DHT_OK) {
 		if (ns->refused_now != NULL)
 			*ns->refused_now = true;
 		else

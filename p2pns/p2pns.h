@@ -84,7 +84,8 @@ typedef void (*p2pns_write_cb)(void *arg, enum p2pns_status st, enum dht_reason 
 /* Registers (name, kind 1..65535, id) -> address for ttl_s seconds (1..one week), signed
  * by the name's identity on this node and re-published by this node until it expires.
  * Invalidates the cached entry of the name. Returns 0 (cb will be called) or a negative
- * errno with cb not called: -EINVAL (bad argument), -EPERM (keystore), -EBUSY, -ENOMEM. */
+ * errno with cb not called: -EINVAL (bad argument), -EPERM (keystore), -EDQUOT (no room on
+ * the disk for the name's new key), -EBUSY, -ENOSPC (too many published), -ENOMEM. */
 int p2pns_register(struct p2pns *ns, uint64_t now, const uint8_t *name, size_t name_len,
     uint32_t kind, uint32_t id, const uint8_t *addr, size_t addr_len, uint32_t ttl_s,
     p2pns_write_cb cb, void *arg);

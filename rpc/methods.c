@@ -145,6 +145,10 @@ start_failed(struct rpc_pending *p, int err)
 	case -EPERM:
 		rpc_fault(call, RPC_FAULT_FAILED, "cannot use the key store of this node");
 		break;
+	case -EDQUOT:
+		rpc_fault(call, RPC_FAULT_FAILED, "no room for a new key: the disk of this node's "
+		    "data directory is full");
+		break;
 	default:
 		rpc_fault(call, RPC_FAULT_FAILED, "cannot start: %s", strerror(-err));
 		break;
