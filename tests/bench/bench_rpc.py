@@ -5,15 +5,18 @@ and uncached resolve latency on an overlay of 20 p2pnsd processes. Bounded in co
 Throughput: ROUNDS rounds of tool_rpc_load against each server, the bare server and the daemon
 taking turns so that both see the same machine; each round is WARMUP_S s of warm-up (not
 counted) and MEASURE_S s measured. The figure is each server's best round: other work on the
-machine only ever slows a round down, so the best one is the closest to what the server can do."""
+machine only ever slows a round down, so the best one is the closest to what the server can do.
+
+--json prints the figures as JSON lines; --lat-dir DIR writes rpc_bare.lat and rpc_cached.lat
+(every call of the best round) and rpc_uncached.lat."""
 import json
 import os
 import pathlib
 import random
 import select
+import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,6 +26,7 @@ import xmlrpc.client
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "integration"))
 from conftest import NodeSet, build_dir, wait_settled  # noqa: E402
+from benchlib import Output, parse_args  # noqa: E402
 
 CLIENTS = 16
 ROUNDS = 3
@@ -37,11 +41,6 @@ ADDRESS = b"192.0.2.7:5060"
 DEADLINE_S = 170            # the whole benchmark
 RPC_TIMEOUT_S = 35          # one XML-RPC call (the daemon gives up after 30 s)
 START_TIMEOUT_S = 10        # a server's listening socket to appear
-
-
-def pct(values, p):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 def free_tcp_port():
@@ -104,10 +103,12 @@ class Bare:
             raise AssertionError(f"tool_rpc_bare exit status {self.proc.returncode}")
 
 
-def load(tool, port, pid, prefix, names):
-    """One round of tool_rpc_load; returns its JSON figures plus the server's CPU share."""
+def load(tool, port, pid, prefix, names, samples):
+    """One round of tool_rpc_load, its latencies written to the file samples; returns its
+    JSON figures plus the server's CPU share and the samples' path."""
     args = [tool, "--url", f"127.0.0.1:{port}", "--clients", str(CLIENTS), "--seconds",
-            str(MEASURE_S), "--warmup", str(WARMUP_S), "--names", str(names), "--prefix", prefix]
+            str(MEASURE_S), "--warmup", str(WARMUP_S), "--names", str(names), "--prefix", prefix,
+            "--samples", str(samples)]
     cpu0, t0 = cpu_seconds(pid), time.monotonic()
     run = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                          timeout=WARMUP_S + MEASURE_S + 30)
@@ -116,21 +117,30 @@ def load(tool, port, pid, prefix, names):
         raise AssertionError(f"tool_rpc_load failed ({run.returncode}): {run.stderr.strip()}")
     result = json.loads(run.stdout.strip().splitlines()[-1])
     result["server_cpu_pct"] = 100 * (cpu1 - cpu0) / (t1 - t0)
+    result["samples_path"] = samples
     return result
 
 
-def summary(label, rounds):
-    """Lines for the best round (by rps) of a server's rounds; returns that round."""
+def summary(out, label, what, server, rounds, stem):
+    """Lines and figures ("WHAT throughput", ..., "SERVER CPU") for the best round (by rps) of
+    a server's rounds, whose latencies become STEM.lat; returns that round."""
     best = max(rounds, key=lambda r: r["rps"])
     each = " ".join(f"{r['rps']:.0f}" for r in rounds)
-    print(f"{label:<34} {best['rps']:9.0f} calls/s  (rounds {each})")
-    print(f"{'':<34} p50 {best['p50_ms']:.3f} ms  p99 {best['p99_ms']:.3f} ms  "
-          f"max {best['max_ms']:.3f} ms  errors {sum(r['errors'] for r in rounds)}  "
-          f"reconnects {sum(r['reconnects'] for r in rounds)}")
-    print(f"{'':<34} CPU: server {best['server_cpu_pct']:.0f} %  "
-          f"load generator {best['cpu_pct']:.0f} % (of one core; {os.cpu_count()} cores)")
+    out.line(f"{label:<34} {best['rps']:9.0f} calls/s  (rounds {each})")
+    out.line(f"{'':<34} p50 {best['p50_ms']:.3f} ms  p99 {best['p99_ms']:.3f} ms  "
+             f"max {best['max_ms']:.3f} ms  errors {sum(r['errors'] for r in rounds)}  "
+             f"reconnects {sum(r['reconnects'] for r in rounds)}")
+    out.line(f"{'':<34} CPU: server {best['server_cpu_pct']:.0f} %  "
+             f"load generator {best['cpu_pct']:.0f} % (of one core; {os.cpu_count()} cores)")
     if best["server_cpu_pct"] < 90:
-        print(f"{'':<34} (the server had less than a core: other work on the machine)")
+        out.line(f"{'':<34} (the server had less than a core: other work on the machine)")
+    out.figure(f"{what} throughput", round(best["rps"]), "calls/s")
+    out.figure(f"{what} p50", best["p50_ms"], "ms")
+    out.figure(f"{what} p99", best["p99_ms"], "ms")
+    out.figure(f"{server} CPU", round(best["server_cpu_pct"]), "% of a core")
+    if out.lat_dir is not None:
+        out.lat_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(best["samples_path"], out.lat_dir / f"{stem}.lat")
     return best
 
 
@@ -199,10 +209,10 @@ def resolve_all(node, names, addr):
             raise AssertionError(f"resolve {name!r} on {node.name}: {answer!r}")
 
 
-def bench_throughput(tools, tmp, binary, support, start):
+def bench_throughput(out, tools, tmp, binary, support, start):
     """Part 1: bare server against the daemon with cached names (or the bare one alone)."""
-    print(f"== XML-RPC resolve throughput, {CLIENTS} keep-alive clients on 127.0.0.1 "
-          f"({ROUNDS} rounds of {WARMUP_S} s warm-up + {MEASURE_S} s, best round)")
+    out.line(f"== XML-RPC resolve throughput, {CLIENTS} keep-alive clients on 127.0.0.1 "
+             f"({ROUNDS} rounds of {WARMUP_S} s warm-up + {MEASURE_S} s, best round)")
     bare = Bare(tools["bare"], tmp / "bare.log")
     ns = None
     try:
@@ -221,23 +231,27 @@ def bench_throughput(tools, tmp, binary, support, start):
             target = nodes[1]       # resolves through the cache filled below
             resolve_all(target, names, ADDRESS)
         bare_rounds, node_rounds = [], []
-        for _ in range(ROUNDS):
+        for i in range(ROUNDS):
             if bare_rounds and time.monotonic() - start > DEADLINE_S / 2:
                 break
-            bare_rounds.append(load(tools["load"], bare.port, bare.pid, "name", CACHED_NAMES))
+            bare_rounds.append(load(tools["load"], bare.port, bare.pid, "name", CACHED_NAMES,
+                                    tmp / f"bare{i}.lat"))
             if target is not None:
                 resolve_all(target, names, ADDRESS)     # still cached even at a 60 s TTL
                 node_rounds.append(load(tools["load"], target.rpc_port, target.proc.pid,
-                                        prefix, CACHED_NAMES))
+                                        prefix, CACHED_NAMES, tmp / f"cached{i}.lat"))
                 if not target.running():
                     raise AssertionError(f"{target.name} exited:\n{target.log()[-3000:]}")
-        b = summary("bare xmlrpc-c + libmicrohttpd", bare_rounds)
+        b = summary(out, "bare xmlrpc-c + libmicrohttpd", "bare server", "bare server",
+                    bare_rounds, "rpc_bare")
         broken = [f"bare server: {r['errors']} errors" for r in bare_rounds if r["errors"]]
         if target is not None:
-            n = summary(f"p2pnsd, names cached ({CACHED_NODES} nodes)", node_rounds)
+            n = summary(out, f"p2pnsd, names cached ({CACHED_NODES} nodes)", "cached resolve",
+                        "p2pnsd (cached resolve)", node_rounds, "rpc_cached")
             ratio = n["rps"] / b["rps"] if b["rps"] else 0.0
             verdict = "PASS" if ratio >= TARGET else "BELOW"
-            print(f"{'ratio cached / bare':<34} {ratio:9.2f}  (target >= {TARGET})  {verdict}")
+            out.line(f"{'ratio cached / bare':<34} {ratio:9.2f}  (target >= {TARGET})  {verdict}")
+            out.figure("throughput ratio cached / bare", round(ratio, 3), "", ">=", TARGET)
             broken += [f"p2pnsd: {r['errors']} errors ({r['faults']} faults)"
                        for r in node_rounds if r["errors"]]
         return broken
@@ -249,7 +263,7 @@ def bench_throughput(tools, tmp, binary, support, start):
                 ns.close()
 
 
-def bench_uncached(tmp, binary, support, start):
+def bench_uncached(out, tmp, binary, support, start):
     """Part 2: resolve latency on a node that has not seen the names (and caches nothing)."""
     rng = random.Random(3)
     ns = NodeSet(binary, tmp / "overlay")
@@ -263,8 +277,8 @@ def bench_uncached(tmp, binary, support, start):
         time.sleep(1.0)
         node, others = nodes[measured], nodes[:measured]
         how = "cache off (--cache-size 0)" if cache_off else "names new to it"
-        print(f"== uncached resolve on {OVERLAY_NODES} p2pnsd processes (127.0.0.10-29, "
-              f"one call at a time, {how})")
+        out.line(f"== uncached resolve on {OVERLAY_NODES} p2pnsd processes (127.0.0.10-29, "
+                 f"one call at a time, {how})")
         names = [f"sip:fresh{i}@bench.example".encode() for i in range(UNCACHED_NAMES)]
         addrs = [f"192.0.2.{i % 250}:{5060 + i}".encode() for i in range(UNCACHED_NAMES)]
         register_all(others, names, addrs, rng)
@@ -284,16 +298,17 @@ def bench_uncached(tmp, binary, support, start):
             else:
                 failures += 1
         if ms:
-            print(f"{'resolve (lookups over the overlay)':<34} {len(ms):5d} ops  median "
-                  f"{statistics.median(ms):7.2f} ms  p99 {pct(ms, 99):7.2f} ms  "
-                  f"max {max(ms):7.2f} ms")
-        print(f"{'resolves that failed':<34} {failures} of {len(ms) + failures}")
+            out.latency("uncached resolve", "resolve (lookups over the overlay)", ms,
+                        "rpc_uncached")
+        out.line(f"{'resolves that failed':<34} {failures} of {len(ms) + failures}")
+        out.figure("uncached resolve failures", failures, "calls")
         return [f"{failures} uncached resolves failed"] if failures else []
     finally:
         ns.close()
 
 
 def main():
+    out = Output("rpc", parse_args(__doc__))
     start = time.monotonic()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench_rpc: terminated"))
     build = build_dir()
@@ -309,10 +324,10 @@ def main():
     broken = []
     with tempfile.TemporaryDirectory(prefix="p2pns-bench-rpc-") as tmpdir:
         tmp = pathlib.Path(tmpdir)
-        broken += bench_throughput(tools, tmp, binary, support, start)
-        broken += bench_uncached(tmp, binary, support, start)
-    print(f"{'total time':<34} {time.monotonic() - start:9.1f} s  (load average "
-          f"{os.getloadavg()[0]:.2f})")
+        broken += bench_throughput(out, tools, tmp, binary, support, start)
+        broken += bench_uncached(out, tmp, binary, support, start)
+    out.line(f"{'total time':<34} {time.monotonic() - start:9.1f} s  (load average "
+             f"{os.getloadavg()[0]:.2f})")
     if broken:
         raise SystemExit("bench_rpc: " + "; ".join(broken))
 

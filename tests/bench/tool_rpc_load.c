@@ -1,5 +1,6 @@
 /* Load generator for bench_rpc.py: XML-RPC calls over many HTTP/1.1 keep-alive connections
- * from one epoll thread, one call in flight per connection; prints one JSON line. */
+ * from one epoll thread, one call in flight per connection; prints one JSON line and can
+ * write every measured call's latency to a file. */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -33,6 +34,8 @@ enum {
 	RETRY_MS = 10,			/* wait before reconnecting after a refused connect */
 	MAX_CONNECT_FAILS = 1000,	/* refused or failed connects before giving up */
 	ONCE_TIMEOUT_S = 30,
+	MAX_SAMPLES = 4 * 1024 * 1024,	/* latencies kept for --samples; later calls are not */
+	FIRST_SAMPLES = 64 * 1024,	/* the sample array starts this big and doubles */
 };
 
 static const uint64_t MAX_REQUESTS = 50000000;	/* hard cap on calls per run */
@@ -48,6 +51,13 @@ enum {
 struct hist {
 	uint64_t count[HIST_BUCKETS];
 	uint64_t n, max;
+};
+
+/* Raw latencies in ns, in the order the calls finished (--samples). */
+struct samples {
+	uint64_t *ns;
+	size_t n, size;
+	bool full;			/* MAX_SAMPLES reached or out of memory */
 };
 
 struct request {
@@ -74,6 +84,7 @@ struct opts {
 	char host[256], port[16], path[256];
 	unsigned clients, seconds, warmup, names, kind;
 	const char *prefix, *method;
+	const char *samples_path;	/* --samples FILE, or NULL */
 	bool once;
 };
 
@@ -83,6 +94,7 @@ struct load {
 	struct request *reqs;
 	struct conn *conns;
 	struct hist hist;
+	struct samples samples;
 	int ep;
 	unsigned next_name;
 	uint64_t measure_from, stop_at;
@@ -168,6 +180,51 @@ hist_pct_ms(const struct hist *h, double p)
 	return (double)h->max / 1e6;
 }
 
+/* Keeps v unless the array is full; growing it may fail, which ends the keeping. */
+static void
+samples_add(struct samples *s, uint64_t v)
+{
+	if (s->full)
+		return;
+	if (s->n == s->size) {
+		size_t size = s->size ? 2 * s->size : FIRST_SAMPLES;
+		uint64_t *ns;
+
+		if (size > MAX_SAMPLES)
+			size = MAX_SAMPLES;
+		ns = size > s->size ? realloc(s->ns, size * sizeof(*ns)) : NULL;
+		if (ns == NULL) {
+			s->full = true;
+			return;
+		}
+		s->ns = ns;
+		s->size = size;
+	}
+	s->ns[s->n++] = v;
+}
+
+/* Writes the samples to path, one latency in ms a line. Returns 0 or -1. */
+static int
+samples_write(const struct samples *s, const char *path)
+{
+	FILE *f = fopen(path, "w");
+	int rc = 0;
+
+	if (f == NULL) {
+		fprintf(stderr, "tool_rpc_load: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	for (size_t i = 0; i < s->n; i++)
+		fprintf(f, "%.4f\n", (double)s->ns[i] / 1e6);
+	if (ferror(f))
+		rc = -1;
+	if (fclose(f) != 0)
+		rc = -1;
+	if (rc != 0)
+		fprintf(stderr, "tool_rpc_load: cannot write %s\n", path);
+	return rc;
+}
+
 /* ---- options and requests --------------------------------------------------------------- */
 
 static void
@@ -176,15 +233,17 @@ usage(void)
 	fprintf(stderr,
 	    "usage: tool_rpc_load --url [http://]HOST:PORT[/PATH] [--clients N] [--seconds S]\n"
 	    "                     [--warmup S] [--names N] [--prefix P] [--method M] [--kind K]\n"
+	    "                     [--samples FILE]\n"
 	    "       tool_rpc_load --url ... --once [--prefix P] [--method M] [--kind K]\n"
 	    "Sends M(base64 name, int K) (default resolve, K 0) to POST PATH (default /RPC2) over\n"
 	    "N keep-alive connections (default 16), one call at a time on each, names cycling\n"
 	    "through PREFIX0..PREFIX{N-1} (default 100 names, prefix \"name\"). Runs S seconds\n"
 	    "(default 5) after a warm-up (default 1 s) that is not counted, at most %llu calls,\n"
 	    "and prints one JSON line. A response is ok with HTTP 200 and a <methodResponse>\n"
-	    "without <fault>; errors count everything else, faults included. --once sends one\n"
-	    "call for PREFIX0 and prints the response body.\n",
-	    (unsigned long long)MAX_REQUESTS);
+	    "without <fault>; errors count everything else, faults included. --samples writes\n"
+	    "the latency of each measured call (the first %d) to FILE, in ms, one a line.\n"
+	    "--once sends one call for PREFIX0 and prints the response body.\n",
+	    (unsigned long long)MAX_REQUESTS, MAX_SAMPLES);
 }
 
 /* Splits [http://]HOST:PORT[/PATH]; HOST may be [IPv6]. */
@@ -264,6 +323,8 @@ parse_args(struct opts *o, int argc, char **argv)
 			o->prefix = v;
 		else if (strcmp(a, "--method") == 0)
 			o->method = v;
+		else if (strcmp(a, "--samples") == 0)
+			o->samples_path = v;
 		else
 			return -1;
 		if (bad != 0)
@@ -512,6 +573,8 @@ finish_call(struct load *l, struct conn *c, enum verdict v, uint64_t t)
 				l->faults++;
 		}
 		hist_add(&l->hist, t - c->started);
+		if (l->o.samples_path != NULL)
+			samples_add(&l->samples, t - c->started);
 	}
 }
 
@@ -706,12 +769,12 @@ print_result(const struct load *l, double seconds, double cpu)
 {
 	printf("{\"clients\":%u,\"seconds\":%.3f,\"requests\":%llu,\"ok\":%llu,\"errors\":%llu,"
 	    "\"faults\":%llu,\"reconnects\":%llu,\"rps\":%.1f,\"p50_ms\":%.3f,"
-	    "\"p99_ms\":%.3f,\"max_ms\":%.3f,\"cpu_pct\":%.1f}\n",
+	    "\"p99_ms\":%.3f,\"max_ms\":%.3f,\"cpu_pct\":%.1f,\"samples\":%zu}\n",
 	    l->o.clients, seconds, (unsigned long long)(l->ok + l->errors),
 	    (unsigned long long)l->ok, (unsigned long long)l->errors,
 	    (unsigned long long)l->faults, (unsigned long long)l->reconnects,
 	    seconds > 0 ? (double)l->ok / seconds : 0.0, hist_pct_ms(&l->hist, 50),
-	    hist_pct_ms(&l->hist, 99), (double)l->hist.max / 1e6, cpu);
+	    hist_pct_ms(&l->hist, 99), (double)l->hist.max / 1e6, cpu, l->samples.n);
 	fflush(stdout);
 }
 
@@ -763,6 +826,8 @@ main(int argc, char **argv)
 
 		print_result(&l, measured, 100.0 * (cpu_seconds() - cpu0) / (end - wall0));
 		rc = 0;
+		if (l.o.samples_path != NULL && samples_write(&l.samples, l.o.samples_path) != 0)
+			rc = 1;
 	}
 out:
 	for (unsigned i = 0; l.conns != NULL && i < l.o.clients; i++)
@@ -772,6 +837,7 @@ out:
 		free(l.reqs[i].data);
 	free(l.reqs);
 	free(l.conns);
+	free(l.samples.ns);
 	if (l.ep >= 0)
 		close(l.ep);
 	freeaddrinfo(l.ai);
