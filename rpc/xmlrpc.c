@@ -264,6 +264,73 @@ xml_clean(const char *p, size_t n)
 	return true;
 }
 
+static bool
+name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	    c == '-' || c == '_' || c == '.' || c == ':' || (unsigned char)c >= 0x80;
+}
+
+/* Whether the text of an i8 element, p up to the end tag that must follow it, is one that
+ * xmlrpc-c takes: empty (a plain fault) or an optional sign and digits within 64 bits. */
+static bool
+i8_text_ok(const char *p, const char *end)
+{
+	const uint64_t max = (uint64_t)INT64_MAX;
+	bool sign = false, neg = false;
+	uint64_t v = 0;
+	size_t digits = 0;
+
+	if (p < end && (*p == '+' || *p == '-')) {
+		sign = true;
+		neg = *p++ == '-';
+	}
+	for (; p < end && *p >= '0' && *p <= '9'; p++, digits++) {
+		if (v > (max + neg - (uint64_t)(*p - '0')) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	return (digits > 0 || !sign) && end - p >= 2 && p[0] == '<' && p[1] == '/';
+}
+
+/*
+ * xmlrpc-c 1.33 crashes on an <i8> (or <ex:i8>) whose text is not a 64-bit integer: the
+ * fault it formats lacks an argument. Such bodies are refused before it parses them, and so
+ * is whatever could hide an i8 element from this byte scan: NUL bytes (UTF-16) and a
+ * document type declaration (entities; they also let a small body expand without bound).
+ * Markup-like text in comments or CDATA is judged as markup. NULL, or why the body is refused.
+ */
+static const char *
+body_refused(const char *p, size_t len)
+{
+	static const char *const tags[] = {"<i8", "<ex:i8"};
+	const char *end = p + len;
+
+	if (memchr(p, '\0', len) != NULL)
+		return "it holds NUL bytes (UTF-8 only)";
+	for (const char *lt = p; (lt = memchr(lt, '<', (size_t)(end - lt))) != NULL; lt++) {
+		if ((size_t)(end - lt) >= 9 && memcmp(lt, "<!DOCTYPE", 9) == 0)
+			return "document type declarations are not served";
+		for (size_t t = 0; t < sizeof(tags) / sizeof(tags[0]); t++) {
+			size_t n = strlen(tags[t]);
+			const char *q = lt + n;
+
+			if ((size_t)(end - lt) < n || memcmp(lt, tags[t], n) != 0 ||
+			    (q < end && name_char(*q)))
+				continue;
+			while (q < end && (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n'))
+				q++;
+			if (end - q >= 2 && q[0] == '/' && q[1] == '>')
+				continue;
+			if (q == end)
+				break;
+			if (*q != '>' || !i8_text_ok(q + 1, end))
+				return "an <i8> that is not a plain 64-bit integer";
+		}
+	}
+	return NULL;
+}
+
 /* Serialises a result (result != NULL) or a fault and hands it to done. */
 static void
 answer(struct rpc_dispatcher *d, rpc_done_fn done, void *arg, xmlrpc_value *result,
@@ -644,6 +711,7 @@ rpc_dispatch(struct rpc_dispatcher *d, const uint8_t *body, size_t len,
 	const struct alt *a;
 	struct rpc_call *c;
 	char msg[RPC_MAX_FAULT_MSG], ip[INET6_ADDRSTRLEN];
+	const char *why;
 	size_t n = 0, nvals = 0;
 	int rc = 0;
 
@@ -655,6 +723,11 @@ rpc_dispatch(struct rpc_dispatcher *d, const uint8_t *body, size_t len,
 	if (len > RPC_MAX_BODY) {
 		answer_fault(d, done, arg, RPC_FAULT_PARSE, "request is not an XML-RPC call: "
 		    "%zu bytes are over the limit of %d", len, RPC_MAX_BODY);
+		goto out;
+	}
+	if (body != NULL && (why = body_refused((const char *)body, len)) != NULL) {
+		answer_fault(d, done, arg, RPC_FAULT_PARSE, "request is not an XML-RPC call: %s",
+		    why);
 		goto out;
 	}
 	xmlrpc_parse_call(&env, body != NULL ? (const char *)body : "", len, &name, &params);
