@@ -137,7 +137,7 @@ $(B)/bench/%: $(B)/tests/bench/%.o $(CORE_LIBS)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(P2P_LDFLAGS) -o $@ $< $(CORE_LIBS) $(SYS_LIBS) $(RPC_LIBS) -lm
 
-.PHONY: all deps build-tests compilers test check unit integration demo bench install clean
+.PHONY: all deps build-tests compilers test check unit integration demo bench install clean fuzz fuzz-regress
 
 all: $(BINS) $(NSS_LIB)
 
@@ -158,7 +158,7 @@ test: deps
 	@$(MAKE) --no-print-directory compilers
 	@$(MAKE) --no-print-directory check
 
-check: unit integration
+check: unit integration fuzz-regress
 
 ifeq ($(SAN),1)
 # LeakSanitizer on; a sanitizer report fails the test that produced it.
@@ -185,10 +185,7 @@ demo: deps
 
 bench: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all $(BENCH_BINS) $(BENCH_TOOLS)
-	@for b in $(BENCH_BINS); do $$b || exit 1; done
-	@for b in tests/bench/*.py; do \
-		P2PNS_BUILD="$(abspath $(B))" $(PYTHON) $$b || exit 1; \
-	done
+	@P2PNS_BUILD="$(abspath $(B))" $(PYTHON) tests/bench/report.py
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
@@ -202,3 +199,5 @@ install: all
 
 clean:
 	rm -rf build
+
+include mk/fuzz.mk

@@ -6,6 +6,7 @@ set -eu
 PACKAGES="
 build-essential
 clang
+libclang-rt-14-dev
 pkg-config
 openssl
 libssl-dev
