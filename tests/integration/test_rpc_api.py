@@ -297,6 +297,12 @@ def test_oversized_body_gets_413(overlay):
     b"</value></param></params></methodCall>",
     b"",
     b"\xff\xfe\x00garbage",
+    # xmlrpc-c 1.33 itself crashes on an i8 that is not a number: refused before it parses
+    b"<?xml version='1.0'?><methodCall><methodName>resolve</methodName><params><param>"
+    b"<value><i8>x</i8></value></param></params></methodCall>",
+    b"<?xml version='1.0'?><!DOCTYPE a [<!ENTITY e 'x'>]><methodCall><methodName>"
+    b"resolve</methodName><params><param><value><i8>&e;</i8></value></param></params>"
+    b"</methodCall>",
     b"<?xml version='1.0'?>" + b"<array><data><value>" * 200,
 ])
 def test_garbage_xml_is_a_fault(overlay, body):
