@@ -268,6 +268,16 @@ kick(struct rpc_node *node)
 		node->kick(node->kick_arg);
 }
 
+/* After a p2pns_* or kbr_* call that was to start p's work: answers p if it could not
+ * start, and runs the timers for what did. */
+static void
+started(struct rpc_node *node, struct rpc_pending *p, int err)
+{
+	if (err != 0)
+		start_failed(p, err);
+	kick(node);
+}
+
 /* An int argument as a kind for register/unregister, or false (and a fault). */
 static bool
 arg_kind(struct rpc_call *call, const struct rpc_arg *a, int min, uint32_t *out)
@@ -309,9 +319,7 @@ m_register(void *arg, struct rpc_call *call, const struct rpc_arg *a, size_t n)
 		return;
 	err = p2pns_register(node->ns, node->now(), a[0].bytes, a[0].len, kind,
 	    (uint32_t)a[2].i, a[3].bytes, a[3].len, ttl, write_done, p);
-	if (err != 0)
-		start_failed(p, err);
-	kick(node);
+	started(node, p, err);
 }
 
 /* unregister(base64 name, int kind, int id) -> 0 */
@@ -330,9 +338,7 @@ m_unregister(void *arg, struct rpc_call *call, const struct rpc_arg *a, size_t n
 		return;
 	err = p2pns_unregister(node->ns, node->now(), a[0].bytes, a[0].len, kind,
 	    (uint32_t)a[2].i, write_done, p);
-	if (err != 0)
-		start_failed(p, err);
-	kick(node);
+	started(node, p, err);
 }
 
 static void
@@ -383,9 +389,7 @@ m_resolve(void *arg, struct rpc_call *call, const struct rpc_arg *a, size_t n)
 	if ((p = pending_new(node, call, &a[0])) == NULL)
 		return;
 	err = p2pns_resolve(node->ns, node->now(), a[0].bytes, a[0].len, kind, resolve_done, p);
-	if (err != 0)
-		start_failed(p, err);
-	kick(node);
+	started(node, p, err);
 }
 
 /* put(base64 key, base64 value, int ttl, string application) -> 0 */
@@ -404,9 +408,7 @@ m_put(void *arg, struct rpc_call *call, const struct rpc_arg *a, size_t n)
 		return;
 	err = p2pns_put(node->ns, node->now(), a[0].bytes, a[0].len, a[1].bytes, a[1].len, ttl,
 	    NULL, write_done, p);
-	if (err != 0)
-		start_failed(p, err);
-	kick(node);
+	started(node, p, err);
 }
 
 static bool
@@ -417,6 +419,26 @@ check_sha(struct rpc_call *call, const struct rpc_arg *alg)
 		return false;
 	}
 	return true;
+}
+
+/* The checks put_removable and rm share (the "SHA" algorithm, the TTL, a[hash] a SHA-1
+ * digest) and their pending call, answered with Bamboo's return codes; NULL after a fault. */
+static struct rpc_pending *
+bamboo_start(struct rpc_node *node, struct rpc_call *call, const struct rpc_arg *a,
+    size_t hash, const char *what, uint32_t *ttl)
+{
+	struct rpc_pending *p;
+
+	if (!check_sha(call, &a[2]) || !arg_ttl(call, &a[4], ttl))
+		return NULL;
+	if (a[hash].len != SHA_DIGEST_LENGTH) {
+		rpc_fault(call, RPC_FAULT_PARAMS, "%s must be %d bytes (SHA-1), got %zu", what,
+		    SHA_DIGEST_LENGTH, a[hash].len);
+		return NULL;
+	}
+	if ((p = pending_new(node, call, &a[0])) != NULL)
+		p->bamboo = true;
+	return p;
 }
 
 /* put_removable(base64 key, base64 value, string "SHA", base64 secret_hash, int ttl,
@@ -430,21 +452,11 @@ m_put_removable(void *arg, struct rpc_call *call, const struct rpc_arg *a, size_
 	int err;
 
 	(void)n;
-	if (!check_sha(call, &a[2]) || !arg_ttl(call, &a[4], &ttl))
+	if ((p = bamboo_start(node, call, a, 3, "secret hash", &ttl)) == NULL)
 		return;
-	if (a[3].len != SHA_DIGEST_LENGTH) {
-		rpc_fault(call, RPC_FAULT_PARAMS, "secret hash must be %d bytes (SHA-1), got %zu",
-		    SHA_DIGEST_LENGTH, a[3].len);
-		return;
-	}
-	if ((p = pending_new(node, call, &a[0])) == NULL)
-		return;
-	p->bamboo = true;
 	err = p2pns_put(node->ns, node->now(), a[0].bytes, a[0].len, a[1].bytes, a[1].len, ttl,
 	    a[3].bytes, write_done, p);
-	if (err != 0)
-		start_failed(p, err);
-	kick(node);
+	started(node, p, err);
 }
 
 /* rm(base64 key, base64 value_hash, string "SHA", base64 secret, int ttl, string
@@ -458,21 +470,11 @@ m_rm(void *arg, struct rpc_call *call, const struct rpc_arg *a, size_t n)
 	int err;
 
 	(void)n;
-	if (!check_sha(call, &a[2]) || !arg_ttl(call, &a[4], &ttl))
+	if ((p = bamboo_start(node, call, a, 1, "value hash", &ttl)) == NULL)
 		return;
-	if (a[1].len != SHA_DIGEST_LENGTH) {
-		rpc_fault(call, RPC_FAULT_PARAMS, "value hash must be %d bytes (SHA-1), got %zu",
-		    SHA_DIGEST_LENGTH, a[1].len);
-		return;
-	}
-	if ((p = pending_new(node, call, &a[0])) == NULL)
-		return;
-	p->bamboo = true;
 	err = p2pns_rm(node->ns, node->now(), a[0].bytes, a[0].len, a[1].bytes, a[3].bytes,
 	    a[3].len, write_done, p);
-	if (err != 0)
-		start_failed(p, err);
-	kick(node);
+	started(node, p, err);
 }
 
 static void
@@ -553,9 +555,7 @@ m_get(void *arg, struct rpc_call *call, const struct rpc_arg *a, size_t n)
 		    (uint32_t)a[2].bytes[2] << 8 | a[2].bytes[3];
 	}
 	err = p2pns_get(node->ns, node->now(), a[0].bytes, a[0].len, get_done, p);
-	if (err != 0)
-		start_failed(p, err);
-	kick(node);
+	started(node, p, err);
 }
 
 static void
@@ -630,9 +630,7 @@ m_lookup(void *arg, struct rpc_call *call, const struct rpc_arg *a, size_t n)
 	p->num = (int)a[1].i;
 	nodeid_sha1(&target, a[0].bytes, a[0].len);
 	err = kbr_lookup_start(node->kbr, node->now(), &target, lookup_done, p);
-	if (err != 0)
-		start_failed(p, err);
-	kick(node);
+	started(node, p, err);
 }
 
 /* local_lookup(base64 key, int num, boolean safe) -> as lookup, from the routing table
@@ -697,9 +695,7 @@ m_join(void *arg, struct rpc_call *call, const struct rpc_arg *a, size_t n)
 	if ((p = pending_new(node, call, NULL)) == NULL)
 		return;
 	err = kbr_lookup_start(node->kbr, node->now(), self, join_done, p);
-	if (err != 0)
-		start_failed(p, err);
-	kick(node);
+	started(node, p, err);
 }
 
 struct dump {
