@@ -1,11 +1,13 @@
-/* The secure Kademlia node: input pipeline (checks, rate limits, replay, signatures), RPCs
- * with timeouts and retries, lookups, joining and table maintenance. Sans-I/O: see kbr.h.
+/* The secure Kademlia node: input pipeline (rate limits, then the sessions), RPCs with
+ * timeouts and retries, lookups, joining and table maintenance. Sans-I/O: see kbr.h.
  *
  * Timers (all driven by kbr_tick):
  *   RPC deadline     rpc_timeout_ms after each attempt: resend with a fresh transaction id
- *                    (rpc_retries times), then report the failure to the table or lookup.
+ *                    (rpc_retries times; the peer's session is renewed first), then report
+ *                    the failure to the table or lookup.
  *   maintenance      every refresh_ms / 4: refresh lookups for buckets not heard from in
- *                    refresh_ms, bootstrap pings while the table is empty, replay-cache purge.
+ *                    refresh_ms, bootstrap pings while the table is empty.
+ *   sessions         kbr_session_tick (kbr/session.c lists its own).
  */
 #include "kbr/kbr.h"
 
@@ -15,12 +17,13 @@
 
 #include "kbr/guard.h"
 #include "kbr/lookup.h"
+#include "kbr/session.h"
 #include "kbr/table.h"
 #include "kbr/wire.h"
 
 enum rpc_purpose {
 	RPC_BOOTSTRAP = 1,	/* PING to an address whose node we do not know yet */
-	RPC_ADMIT,		/* PING to a node that contacted us, before it enters the table */
+	RPC_ADMIT,		/* PING to a contact's new address, named in a NODES reply */
 	RPC_STALE,		/* PING to a bucket's least recently seen entry */
 	RPC_USER_PING,		/* kbr_ping */
 	RPC_LOOKUP,		/* FIND_NODE for a lookup path */
@@ -77,7 +80,7 @@ struct kbr {
 	struct lookup_slot lookups[KBR_MAX_LOOKUPS];
 	uint64_t next_gen;
 
-	struct kbr_replay replay;	/* requests accepted */
+	struct kbr_sessions *sess;
 	struct kbr_ratelimit rate;
 
 	struct kbr_addr bootstrap[MAX_BOOTSTRAP];
@@ -101,18 +104,17 @@ random64(struct kbr *k)
 	return v;
 }
 
+/* Seals m for the node id (NULL: whoever is at `to`) and sends it to `to`. */
 static void
-send_msg(struct kbr *k, uint64_t now, struct kbr_msg *m, const struct kbr_addr *to)
+send_msg(struct kbr *k, uint64_t now, const struct kbr_msg *m, const struct kbr_addr *to,
+    const struct nodeid *id)
 {
-	uint8_t buf[KBR_MAX_DATAGRAM];
-	int n;
+	uint8_t buf[KBR_MAX_MSG];
+	int n = kbr_wire_encode(m, buf, sizeof(buf));
 
-	m->timestamp = now;
-	n = kbr_wire_encode_opt(m, k->self, k->p.crypto, buf, sizeof(buf));
 	if (n <= 0)
 		return;
-	k->stats.tx++;
-	k->io.send(k->io.arg, to, buf, (size_t)n);
+	(void)kbr_session_send(k->sess, now, id, to, buf, (size_t)n);
 }
 
 static void
@@ -133,7 +135,7 @@ send_request(struct kbr *k, uint64_t now, struct rpc *r)
 		m.u.find.target = r->target;
 		m.u.find.count = (uint8_t)(k->p.k < KBR_MAX_NODES ? k->p.k : KBR_MAX_NODES);
 	}
-	send_msg(k, now, &m, &r->to);
+	send_msg(k, now, &m, &r->to, r->id_known ? &r->id : NULL);
 }
 
 static struct rpc *
@@ -370,6 +372,11 @@ handle_request(struct kbr *k, uint64_t now, const struct kbr_msg *m, const struc
 
 	memset(&reply, 0, sizeof(reply));
 	reply.tid = m->tid;
+	if (k->io.intercept != NULL && k->io.intercept(k->io.arg, now, m, from, &reply)) {
+		if (reply.type != 0)
+			send_msg(k, now, &reply, from, &m->sender);
+		return;
+	}
 	switch (m->type) {
 	case KBR_PING:
 		reply.type = KBR_PONG;
@@ -400,21 +407,21 @@ handle_request(struct kbr *k, uint64_t now, const struct kbr_msg *m, const struc
 		if (reply.type == m->type + 1 && alen <= sizeof(answer)) {
 			reply.u.app.data = answer;
 			reply.u.app.len = alen;
-			send_msg(k, now, &reply, from);
+			send_msg(k, now, &reply, from, &m->sender);
 		}
 		goto admit;
 	}
 	}
-	send_msg(k, now, &reply, from);
+	send_msg(k, now, &reply, from, &m->sender);
 admit:
 
-	/* Known contacts are refreshed (and follow a new address); a stranger that would get
-	 * a place in the table must first answer a PING of ours. */
-	if (kbr_table_find(k->table, &m->sender, &known) == 0)
+	/* The session proved the sender's key and that it receives at `from`: a known contact
+	 * is seen (and follows its address), a stranger enters the table if its bucket has
+	 * room. A full bucket keeps its long-lived entries and does not even ask them: only
+	 * nodes we asked (replies) may wait as replacements. */
+	if (kbr_table_find(k->table, &m->sender, &known) == 0 ||
+	    kbr_table_has_room(k->table, &m->sender))
 		table_seen(k, now, &m->sender, from);
-	else if (kbr_table_has_room(k->table, &m->sender) &&
-	    rpc_find_id(k, &m->sender, RPC_ADMIT) == NULL)
-		(void)rpc_start(k, now, RPC_ADMIT, KBR_PING, from, &m->sender, NULL, 0, 0);
 }
 
 /* A NODES reply names a contact of ours at another address: it may have moved. The hint
@@ -486,6 +493,9 @@ handle_reply(struct kbr *k, uint64_t now, const struct kbr_msg *m, const struct 
 
 		if (s == NULL)
 			return;
+		/* the node answered where its session has it, which need not be where it was
+		 * asked (a message that waited for a handshake goes to the proven address) */
+		(void)kbr_lookup_answered_from(s->l, r.path, &m->sender, from);
 		kbr_lookup_reply(s->l, r.path, &m->sender, m->u.nodes.nodes, m->u.nodes.count);
 		lookup_pump(k, now, s);
 	}
@@ -504,27 +514,50 @@ is_request(uint8_t type)
 	return type == KBR_PING || type == KBR_FIND_NODE || (is_app(type) && (type & 1));
 }
 
+/* A sealed message from a session: decoded and handled. */
+static void
+on_deliver(void *arg, uint64_t now, const struct nodeid *peer, const struct kbr_addr *from,
+    const uint8_t *buf, size_t len)
+{
+	struct kbr *k = arg;
+	struct kbr_msg m;
+
+	if (kbr_wire_decode(&m, buf, len) != 0) {
+		k->stats.dropped_malformed++;
+		return;
+	}
+	m.sender = *peer;
+	if (is_request(m.type))
+		handle_request(k, now, &m, from);
+	else
+		handle_reply(k, now, &m, from);
+}
+
+static void
+on_send(void *arg, const struct kbr_addr *to, const uint8_t *buf, size_t len)
+{
+	struct kbr *k = arg;
+
+	k->io.send(k->io.arg, to, buf, len);
+}
+
+static void
+on_random(void *arg, void *buf, size_t len)
+{
+	struct kbr *k = arg;
+
+	k->io.random(k->io.arg, buf, len);
+}
+
 void
 kbr_input(struct kbr *k, uint64_t now, const uint8_t *buf, size_t len,
     const struct kbr_addr *from)
 {
-	struct kbr_msg m;
-	uint64_t key = 0;
-	int err;
-
 	k->now = now;
 
 	k->stats.rx++;
-	if (from == NULL || (from->family != KBR_AF_INET && from->family != KBR_AF_INET6)) {
-		k->stats.dropped_malformed++;
-		return;
-	}
-	err = kbr_wire_decode(&m, buf, len);
-	if (err == -EPROTONOSUPPORT) {
-		k->stats.dropped_version++;
-		return;
-	}
-	if (err != 0) {
+	if (from == NULL || (from->family != KBR_AF_INET && from->family != KBR_AF_INET6) ||
+	    buf == NULL || len > KBR_MAX_DATAGRAM) {
 		k->stats.dropped_malformed++;
 		return;
 	}
@@ -532,38 +565,7 @@ kbr_input(struct kbr *k, uint64_t now, const uint8_t *buf, size_t len,
 		k->stats.dropped_rate++;
 		return;
 	}
-	if (m.timestamp + k->p.msg_window_ms < now || m.timestamp > now + k->p.msg_window_ms) {
-		k->stats.dropped_time++;
-		return;
-	}
-	if (nodeid_eq(&m.sender, &k->self->id)) {
-		k->stats.dropped_malformed++;
-		return;
-	}
-	if (identity_check(m.pub, ID_PUBKEY_LEN, &m.sender, &m.nonce, k->p.c1, k->p.c2) != 0) {
-		k->stats.dropped_puzzle++;
-		return;
-	}
-	if (is_request(m.type)) {
-		key = kbr_replay_key(&m.sender, m.tid);
-		if (kbr_replay_seen(&k->replay, key, now)) {
-			k->stats.dropped_replay++;
-			return;
-		}
-	}
-	if (k->p.crypto && kbr_wire_verify_signature(&m) != 0) {
-		k->stats.dropped_signature++;
-		return;
-	}
-	if (is_request(m.type)) {
-		if (kbr_replay_insert(&k->replay, key, m.timestamp + k->p.msg_window_ms, now) != 0) {
-			k->stats.dropped_replay++;
-			return;
-		}
-		handle_request(k, now, &m, from);
-	} else {
-		handle_reply(k, now, &m, from);
-	}
+	kbr_session_input(k->sess, now, buf, len, from);
 }
 
 /* ---- timers ---- */
@@ -612,11 +614,14 @@ maintenance(struct kbr *k, uint64_t now)
 {
 	unsigned started = 0, nb = kbr_table_bucket_count(k->table);
 
-	if (kbr_table_size(k->table) == 0) {
+	/* Until a bootstrap node answered, keep asking them, even when others have found
+	 * us meanwhile (those may be as new to the overlay as we are). */
+	if (kbr_table_size(k->table) == 0 || !k->joined) {
 		for (size_t i = 0; i < k->nbootstrap; i++)
 			(void)rpc_start(k, now, RPC_BOOTSTRAP, KBR_PING, &k->bootstrap[i], NULL,
 			    NULL, 0, 0);
-	} else {
+	}
+	if (kbr_table_size(k->table) > 0) {
 		for (unsigned i = 0; i < nb && started < MAINTENANCE_REFRESHES; i++) {
 			uint64_t oldest = kbr_table_bucket_last_seen(k->table, i);
 
@@ -627,7 +632,6 @@ maintenance(struct kbr *k, uint64_t now)
 			}
 		}
 	}
-	kbr_replay_purge(&k->replay, now);
 }
 
 uint64_t
@@ -645,6 +649,10 @@ kbr_tick(struct kbr *k, uint64_t now)
 			continue;
 		}
 		if (r->tries <= k->p.rpc_retries) {
+			/* no answer: the retry goes over a new session, in case the peer lost
+			 * the old one (a restart) */
+			if (r->id_known)
+				kbr_session_suspect(k->sess, &r->id);
 			send_request(k, now, r);
 			i++;
 			continue;
@@ -659,6 +667,12 @@ kbr_tick(struct kbr *k, uint64_t now)
 		k->next_maintenance = now + k->p.refresh_ms / 4;
 	}
 	next = k->next_maintenance;
+	{
+		uint64_t t = kbr_session_tick(k->sess, now);
+
+		if (t < next)
+			next = t;
+	}
 	for (size_t i = 0; i < k->nrpcs; i++)
 		if (k->rpcs[i].deadline < next)
 			next = k->rpcs[i].deadline;
@@ -689,7 +703,29 @@ kbr_new(const struct kbr_params *p, const struct identity *self, const struct kb
 		return NULL;
 	}
 	kbr_ratelimit_init(&k->rate, p->rate_per_source, p->rate_total, p->rate_sources);
-	kbr_replay_init(&k->replay, KBR_REPLAY_MAX);
+	{
+		struct kbr_session_cfg sc;
+		struct kbr_session_io sio = {.arg = k, .send = on_send, .random = on_random,
+		    .deliver = on_deliver};
+
+		kbr_session_cfg_default(&sc);
+		sc.c1 = p->c1;
+		sc.c2 = p->c2;
+		sc.window_ms = p->msg_window_ms;
+		sc.max_peers = p->sessions;
+		sc.max_halfopen = p->halfopen;
+		sc.hs_per_source = p->handshakes_per_source;
+		sc.hs_total = p->handshakes_total;
+		sc.rekey_after_ms = p->rekey_ms;
+		sc.crypto = p->crypto;
+		k->sess = kbr_sessions_new(&sc, self, &sio, &k->stats, 0);
+	}
+	if (k->sess == NULL) {
+		kbr_ratelimit_free(&k->rate);
+		kbr_table_free(k->table);
+		free(k);
+		return NULL;
+	}
 	return k;
 }
 
@@ -704,7 +740,7 @@ kbr_free(struct kbr *k)
 	for (size_t i = 0; i < k->nrpcs; i++)
 		free(k->rpcs[i].body);
 	free(k->rpcs);
-	kbr_replay_free(&k->replay);
+	kbr_sessions_free(k->sess);
 	kbr_ratelimit_free(&k->rate);
 	free(k);
 }
@@ -773,12 +809,18 @@ kbr_observed_addr(const struct kbr *k, struct kbr_addr *out)
 }
 
 size_t
+kbr_session_count(const struct kbr *k)
+{
+	return kbr_sessions_count(k->sess);
+}
+
+size_t
 kbr_memory(const struct kbr *k)
 {
 	size_t n = sizeof(*k);
 
 	n += k->rpc_cap * sizeof(struct rpc);
-	n += kbr_replay_memory(&k->replay);
+	n += kbr_sessions_memory(k->sess);
 	n += kbr_ratelimit_memory(&k->rate);
 	/* the table's contacts (buckets, siblings and replacements, approximately) */
 	n += kbr_table_size(k->table) * sizeof(struct kbr_contact);

@@ -4,18 +4,21 @@
  * and randomness through struct kbr_io. Times are milliseconds since the Unix epoch (the
  * caller's clock; the simulator's is virtual); message timestamps use the same clock.
  *
- * Incoming datagrams pass, in order: length and format checks, per-source and total rate
- * limits, the timestamp window, the node ID (= SHA-1 of the key) and puzzles, the replay
- * check (requests: (sender, tid) seen before; replies: must match an RPC in flight), and
- * the signature. Anything that fails is dropped silently and counted. */
+ * Incoming datagrams pass, in order: the rate limits (the source's bucket, then the total),
+ * then the session layer (kbr/session.h: handshakes check the node ID, the puzzles and the
+ * signature once per peer; every later datagram its receiver index, replay window and AEAD
+ * tag), and replies must match an RPC in flight. Anything that fails is dropped silently
+ * and counted. */
 #ifndef P2PNS_KBR_KBR_H
 #define P2PNS_KBR_KBR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "kbr/lookup.h"
 #include "kbr/types.h"
+#include "kbr/wire.h"
 #include "puzzle/identity.h"
 
 struct kbr;
@@ -33,6 +36,11 @@ struct kbr_io {
 	 * type (the request's type + 1), or 0 to send no answer. May be NULL: no answers. */
 	uint8_t (*app_request)(void *arg, uint64_t now, const struct kbr_contact *from,
 	    uint8_t type, const uint8_t *body, size_t len, uint8_t *answer, size_t *answer_len);
+	/* Simulators only (NULL on a real node: the malicious nodes of p2pns-sim): sees every
+	 * request that passed the checks first; returns true when it dealt with it, having
+	 * filled in *answer (its type 0: no answer; its tid is the request's). */
+	bool (*intercept)(void *arg, uint64_t now, const struct kbr_msg *req,
+	    const struct kbr_addr *from, struct kbr_msg *answer);
 };
 
 /* The answer to kbr_app_request: status 0 with the answer (from the node asked), or
@@ -48,13 +56,17 @@ typedef void (*kbr_lookup_cb)(void *arg, const struct nodeid *target,
 enum {
 	KBR_MAX_LOOKUPS = 64,		/* concurrent lookups */
 	KBR_MAX_RPCS = 1024,		/* RPCs in flight */
-	KBR_REPLAY_MAX = 16384,		/* remembered (sender, tid) pairs of requests */
 };
 
 struct kbr_stats {
 	uint64_t rx, tx;		/* datagrams in and out */
 	uint64_t dropped_malformed, dropped_version, dropped_rate, dropped_time,
 	    dropped_puzzle, dropped_replay, dropped_signature, dropped_unsolicited;
+	/* sessions: unknown receiver index, failed AEAD tag, an HS_INIT naming another
+	 * node, a handshake answer nobody asked for */
+	uint64_t dropped_index, dropped_tag, dropped_receiver, dropped_handshake;
+	uint64_t handshakes_started, handshakes_resent, handshakes_done, cookies_sent,
+	    challenges_sent, roams, sessions_evicted;
 	uint64_t lookups_started, lookups_done;
 	uint64_t rpcs_timed_out;
 	uint64_t app_requests_in, app_requests_out;
@@ -85,7 +97,7 @@ int kbr_bootstrap(struct kbr *k, uint64_t now, const struct kbr_addr *addr);
 int kbr_lookup_start(struct kbr *k, uint64_t now, const struct nodeid *target,
     kbr_lookup_cb cb, void *arg);
 
-/* Puts a contact straight into the routing table, without the admission PING. Only for
+/* Puts a contact straight into the routing table, without any handshake. Only for
  * building an overlay from global knowledge (the simulator's large sweeps); a node on a
  * network must never call it. Returns a kbr_table_update result or a negative errno. */
 int kbr_add_contact(struct kbr *k, uint64_t now, const struct nodeid *id,
@@ -110,7 +122,8 @@ const struct nodeid *kbr_self_id(const struct kbr *k);
 void kbr_get_stats(const struct kbr *k, struct kbr_stats *st);
 /* The address peers saw us at (from the latest PONG); family KBR_AF_NONE if none yet. */
 void kbr_observed_addr(const struct kbr *k, struct kbr_addr *out);
-/* Bytes the node currently holds (table, lookups, RPCs, replay and rate tables). */
+/* Bytes the node currently holds (table, lookups, RPCs, sessions and rate tables). */
 size_t kbr_memory(const struct kbr *k);
-
+/* Sessions currently kept. */
+size_t kbr_session_count(const struct kbr *k);
 #endif

@@ -387,6 +387,21 @@ kbr_lookup_reply(struct kbr_lookup *l, unsigned path, const struct nodeid *id,
 }
 
 int
+kbr_lookup_answered_from(struct kbr_lookup *l, unsigned path, const struct nodeid *id,
+    const struct kbr_addr *addr)
+{
+	int i;
+
+	if (l == NULL || id == NULL || addr == NULL)
+		return -EINVAL;
+	i = in_flight_at(l, path, id);
+	if (i < 0)
+		return -ENOENT;
+	l->path[path].cand[i].addr = *addr;
+	return 0;
+}
+
+int
 kbr_lookup_failed(struct kbr_lookup *l, unsigned path, const struct nodeid *id)
 {
 	struct lookup_path *p;

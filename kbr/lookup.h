@@ -38,6 +38,11 @@ size_t kbr_lookup_next(struct kbr_lookup *l, struct kbr_lookup_query *out, size_
  * if its RPC fails (or failed), the path that owns it asks it once more at that address. */
 int kbr_lookup_reply(struct kbr_lookup *l, unsigned path, const struct nodeid *id,
     const struct kbr_contact *contacts, size_t n);
+/* The node id, in flight on path, answered from addr, an address its session proved: the
+ * result gives it there, not where it was asked (it may have moved since it was named).
+ * Call it before kbr_lookup_reply. Returns 0, or -ENOENT as kbr_lookup_reply would. */
+int kbr_lookup_answered_from(struct kbr_lookup *l, unsigned path, const struct nodeid *id,
+    const struct kbr_addr *addr);
 /* The RPC to id on path failed for good (after the caller's retries). */
 int kbr_lookup_failed(struct kbr_lookup *l, unsigned path, const struct nodeid *id);
 

@@ -2,8 +2,8 @@
  * own ID overflows, a sibling table holding the 5*s nodes closest to the own ID, and a
  * replacement cache per bucket. Long-lived contacts are kept: a full bucket does not take a
  * new node, it asks the caller to ping its least recently seen entry and keeps the newcomer
- * as a replacement. Only contacts that answered a signed message may be given to
- * kbr_table_update; the table itself never sends anything. */
+ * as a replacement. Only contacts whose identity and address a session proved may be given
+ * to kbr_table_update; the table itself never sends anything. */
 #ifndef P2PNS_KBR_TABLE_H
 #define P2PNS_KBR_TABLE_H
 

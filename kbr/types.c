@@ -99,6 +99,11 @@ kbr_params_default(struct kbr_params *p)
 	p->rate_per_source = 200;
 	p->rate_total = 5000;
 	p->rate_sources = 1024;
+	p->sessions = 1024;
+	p->halfopen = 256;
+	p->handshakes_per_source = 50;
+	p->handshakes_total = 1000;
+	p->rekey_ms = 600000;
 	p->crypto = true;
 }
 
@@ -113,7 +118,11 @@ kbr_params_check(const struct kbr_params *p)
 	    p->msg_window_ms < 1000 || p->msg_window_ms > 3600 * 1000 ||
 	    p->rate_per_source < 1 || p->rate_per_source > 1000000 ||
 	    p->rate_total < 1 || p->rate_total > 10000000 ||
-	    p->rate_sources < 1 || p->rate_sources > 65536)
+	    p->rate_sources < 1 || p->rate_sources > 65536 ||
+	    p->sessions < 2 || p->sessions > (1u << 18) || p->halfopen < 2 ||
+	    p->halfopen > 65536 || p->handshakes_per_source < 1 ||
+	    p->handshakes_per_source > 1000000 || p->handshakes_total < 1 ||
+	    p->handshakes_total > 10000000 || p->rekey_ms < 1000)
 		return -EINVAL;
 	return 0;
 }

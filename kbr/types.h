@@ -50,11 +50,16 @@ struct kbr_params {
 	unsigned max_fails;		/* timeouts before a contact is dropped (2) */
 	unsigned replacements;		/* replacement cache per bucket (8) */
 	unsigned refresh_ms;		/* bucket refresh and maintenance period (60000) */
-	unsigned msg_window_ms;		/* accepted clock difference in message timestamps (30000) */
+	unsigned msg_window_ms;		/* accepted clock difference in handshake timestamps (30000) */
 	unsigned rate_per_source;	/* datagrams per second from one IP address (200) */
 	unsigned rate_total;		/* datagrams per second in all (5000) */
 	unsigned rate_sources;		/* source addresses the rate limiter tracks (1024) */
-	bool crypto;			/* sign and verify messages (true); only simulators of
+	unsigned sessions;		/* sessions kept, least recently used evicted (1024) */
+	unsigned halfopen;		/* handshakes awaiting confirmation; half full: cookies (256) */
+	unsigned handshakes_per_source;	/* handshakes verified per second from one IP (50) */
+	unsigned handshakes_total;	/* handshakes verified per second in all (1000) */
+	unsigned rekey_ms;		/* a session's keys are renewed after this long (600000) */
+	bool crypto;			/* sign, verify, encrypt (true); only simulators of
 					 * large overlays switch it off */
 };
 

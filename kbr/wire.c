@@ -1,12 +1,12 @@
-/* The KBR wire format: encoding and signing, and a decoder that checks every length before it
- * reads and accepts only complete, exact datagrams. Layouts are in kbr/wire.h. */
+/* The KBR wire format: the sealed messages (encoder, and a decoder that checks every length
+ * before it reads and accepts only complete, exact messages), and the outer datagram types.
+ * Layouts are in kbr/wire.h. */
 #include "kbr/wire.h"
 
 #include <errno.h>
 #include <string.h>
 
 #include "common/bytes.h"
-#include "puzzle/puzzle.h"
 
 static void
 get_addr(struct byte_reader *r, struct kbr_addr *a)
@@ -70,55 +70,22 @@ encode_body(const struct kbr_msg *m, struct byte_writer *w)
 }
 
 int
-kbr_wire_encode(const struct kbr_msg *m, const struct identity *self, uint8_t *buf,
-    size_t buflen)
+kbr_wire_encode(const struct kbr_msg *m, uint8_t *buf, size_t buflen)
 {
-	return kbr_wire_encode_opt(m, self, true, buf, buflen);
-}
-
-int
-kbr_wire_encode_opt(const struct kbr_msg *m, const struct identity *self, bool sign,
-    uint8_t *buf, size_t buflen)
-{
-	struct byte_writer w = {.p = buf, .left = buflen < KBR_MAX_DATAGRAM ? buflen : KBR_MAX_DATAGRAM};
-	uint8_t *lenp, *body;
-	size_t body_len, signed_len;
+	struct byte_writer w = {.p = buf, .left = buflen < KBR_MAX_MSG ? buflen : KBR_MAX_MSG};
+	uint8_t *body;
 	int err;
 
-	bw_bytes(&w, KBR_MAGIC, 4);
-	bw_u8(&w, KBR_VERSION);
+	if (m->type == KBR_KEEPALIVE || m->type >= KBR_CHALLENGE)
+		return -EINVAL;		/* the session layer's own, never a caller's */
 	bw_u8(&w, m->type);
-	bw_u16(&w, 0);
 	bw_u64(&w, m->tid);
-	bw_u64(&w, m->timestamp);
-	bw_bytes(&w, self->id.b, NODEID_LEN);
-	bw_bytes(&w, self->pub, ID_PUBKEY_LEN);
-	bw_bytes(&w, self->nonce.b, NODEID_LEN);
-	lenp = bw_take(&w, 2);
 	body = w.p;
 	err = encode_body(m, &w);
 	if (err != 0)
 		return err;
-	if (w.full)
+	if (w.full || (size_t)(w.p - body) > KBR_MAX_BODY)
 		return -EMSGSIZE;
-	body_len = (size_t)(w.p - body);
-	if (body_len > KBR_MAX_BODY)
-		return -EMSGSIZE;
-	lenp[0] = (uint8_t)(body_len >> 8);
-	lenp[1] = (uint8_t)body_len;
-	bw_u8(&w, KBR_AUTH_ED25519);
-	bw_u16(&w, ID_SIG_LEN);
-	signed_len = (size_t)(w.p - buf);
-	{
-		uint8_t *sig = bw_take(&w, ID_SIG_LEN);
-
-		if (sig == NULL || w.full)
-			return -EMSGSIZE;
-		if (!sign)
-			memset(sig, 0, ID_SIG_LEN);
-		else if (identity_sign(self, buf, signed_len, sig) != 0)
-			return -EIO;
-	}
 	return (int)(w.p - buf);
 }
 
@@ -164,56 +131,16 @@ int
 kbr_wire_decode(struct kbr_msg *m, const uint8_t *buf, size_t len)
 {
 	struct byte_reader r = {.p = buf, .left = len};
-	const uint8_t *magic, *body;
-	uint16_t flags, body_len, auth_len;
-	uint8_t version, auth_type;
-	struct byte_reader br;
 	int err;
 
 	memset(m, 0, sizeof(*m));
-	if (buf == NULL)
+	if (buf == NULL || len < KBR_MSG_HEADER_LEN || len > KBR_MAX_MSG)
 		return -EBADMSG;
-	if (len > KBR_MAX_DATAGRAM)
-		return -EMSGSIZE;
-	if (len < KBR_HEADER_LEN + KBR_TRAILER_LEN)
-		return -EBADMSG;
-	magic = br_take(&r, 4);
-	if (memcmp(magic, KBR_MAGIC, 4) != 0)
-		return -EBADMSG;
-	version = br_u8(&r);
-	if (version != KBR_VERSION)
-		return -EPROTONOSUPPORT;
 	m->type = br_u8(&r);
-	flags = br_u16(&r);
-	if (flags != 0)
-		return -EBADMSG;
 	m->tid = br_u64(&r);
-	m->timestamp = br_u64(&r);
-	br_bytes(&r, m->sender.b, NODEID_LEN);
-	br_bytes(&r, m->pub, ID_PUBKEY_LEN);
-	br_bytes(&r, m->nonce.b, NODEID_LEN);
-	body_len = br_u16(&r);
-	if (body_len > KBR_MAX_BODY)
+	if (m->type == KBR_KEEPALIVE || m->type >= KBR_CHALLENGE)
 		return -EBADMSG;
-	body = br_take(&r, body_len);
-	if (body == NULL)
-		return -EBADMSG;
-	auth_type = br_u8(&r);
-	auth_len = br_u16(&r);
-	if (r.bad)
-		return -EBADMSG;
-	if (auth_type != KBR_AUTH_ED25519)
-		return auth_type == KBR_AUTH_MAC ? -ENOTSUP : -EBADMSG;
-	if (auth_len != ID_SIG_LEN || r.left != ID_SIG_LEN)
-		return -EBADMSG;
-	m->signed_part = buf;
-	m->signed_len = len - ID_SIG_LEN;
-	m->sig = br_take(&r, ID_SIG_LEN);
-
-	br.p = body;
-	br.left = body_len;
-	br.bad = false;
-	err = decode_body(m, &br, body_len);
+	err = decode_body(m, &r, r.left);
 	if (err != 0) {
 		memset(&m->u, 0, sizeof(m->u));
 		return err;
@@ -222,21 +149,227 @@ kbr_wire_decode(struct kbr_msg *m, const uint8_t *buf, size_t len)
 }
 
 int
-kbr_wire_verify_signature(const struct kbr_msg *m)
+kbr_wire_packet_type(const uint8_t *buf, size_t len)
 {
-	if (m->sig == NULL ||
-	    identity_verify(m->pub, ID_PUBKEY_LEN, m->signed_part, m->signed_len, m->sig,
-	    ID_SIG_LEN) != 0)
-		return -EBADMSG;
-	return 0;
+	size_t want;
+
+	if (buf == NULL || len < KBR_PREFIX_LEN || len > KBR_MAX_DATAGRAM)
+		return 0;
+	if (buf[0] != KBR_VERSION)
+		return -EPROTONOSUPPORT;
+	if (buf[2] != 0 || buf[3] != 0)
+		return 0;
+	switch (buf[1]) {
+	case KBR_PKT_HELLO:
+		want = KBR_HELLO_LEN;
+		break;
+	case KBR_PKT_IDENTITY:
+		want = KBR_IDENTITY_LEN;
+		break;
+	case KBR_PKT_HS_INIT:
+		want = KBR_INIT_LEN;
+		break;
+	case KBR_PKT_HS_RESP:
+		want = KBR_RESP_LEN;
+		break;
+	case KBR_PKT_COOKIE:
+		want = KBR_COOKIE_MSG_LEN;
+		break;
+	case KBR_PKT_DATA:
+		return len >= KBR_DATA_OVERHEAD + KBR_MSG_HEADER_LEN &&
+		    len <= KBR_DATA_OVERHEAD + KBR_MAX_MSG ? KBR_PKT_DATA : 0;
+	default:
+		return 0;
+	}
+	return len == want ? buf[1] : 0;
+}
+
+/* ---- outer datagrams ---- */
+
+static void
+put_prefix(struct byte_writer *w, uint8_t type)
+{
+	bw_u8(w, KBR_VERSION);
+	bw_u8(w, type);
+	bw_u16(w, 0);
+}
+
+size_t
+kbr_pkt_hello_encode(const struct kbr_pkt_hello *p, uint8_t buf[KBR_HELLO_LEN])
+{
+	struct byte_writer w = {.p = buf, .left = KBR_HELLO_LEN};
+
+	memset(buf, 0, KBR_HELLO_LEN);
+	put_prefix(&w, KBR_PKT_HELLO);
+	bw_u32(&w, p->sender);
+	return KBR_HELLO_LEN;
+}
+
+size_t
+kbr_pkt_identity_encode(const struct kbr_pkt_identity *p, uint8_t buf[KBR_IDENTITY_LEN])
+{
+	struct byte_writer w = {.p = buf, .left = KBR_IDENTITY_LEN};
+
+	put_prefix(&w, KBR_PKT_IDENTITY);
+	bw_u32(&w, p->receiver);
+	bw_bytes(&w, p->pub, ID_PUBKEY_LEN);
+	bw_bytes(&w, p->nonce.b, NODEID_LEN);
+	return KBR_IDENTITY_LEN;
+}
+
+size_t
+kbr_pkt_init_encode(const struct kbr_pkt_init *p, uint8_t buf[KBR_INIT_LEN])
+{
+	struct byte_writer w = {.p = buf, .left = KBR_INIT_LEN};
+
+	put_prefix(&w, KBR_PKT_HS_INIT);
+	bw_u32(&w, p->sender);
+	bw_bytes(&w, p->responder.b, NODEID_LEN);
+	bw_bytes(&w, p->pub, ID_PUBKEY_LEN);
+	bw_bytes(&w, p->nonce.b, NODEID_LEN);
+	bw_bytes(&w, p->eph, KBR_EPH_LEN);
+	bw_u64(&w, p->timestamp);
+	bw_bytes(&w, p->sig, ID_SIG_LEN);
+	bw_bytes(&w, p->cookie, KBR_COOKIE_LEN);
+	return KBR_INIT_LEN;
+}
+
+size_t
+kbr_pkt_resp_encode(const struct kbr_pkt_resp *p, uint8_t buf[KBR_RESP_LEN])
+{
+	struct byte_writer w = {.p = buf, .left = KBR_RESP_LEN};
+
+	put_prefix(&w, KBR_PKT_HS_RESP);
+	bw_u32(&w, p->sender);
+	bw_u32(&w, p->receiver);
+	bw_bytes(&w, p->pub, ID_PUBKEY_LEN);
+	bw_bytes(&w, p->nonce.b, NODEID_LEN);
+	bw_bytes(&w, p->eph, KBR_EPH_LEN);
+	bw_bytes(&w, p->sig, ID_SIG_LEN);
+	return KBR_RESP_LEN;
+}
+
+size_t
+kbr_pkt_cookie_encode(const struct kbr_pkt_cookie *p, uint8_t buf[KBR_COOKIE_MSG_LEN])
+{
+	struct byte_writer w = {.p = buf, .left = KBR_COOKIE_MSG_LEN};
+
+	put_prefix(&w, KBR_PKT_COOKIE);
+	bw_u32(&w, p->receiver);
+	bw_bytes(&w, p->cookie, KBR_COOKIE_LEN);
+	return KBR_COOKIE_MSG_LEN;
+}
+
+size_t
+kbr_pkt_data_header(uint32_t receiver, uint64_t counter, uint8_t buf[KBR_DATA_HEADER_LEN])
+{
+	struct byte_writer w = {.p = buf, .left = KBR_DATA_HEADER_LEN};
+
+	put_prefix(&w, KBR_PKT_DATA);
+	bw_u32(&w, receiver);
+	bw_u64(&w, counter);
+	return KBR_DATA_HEADER_LEN;
+}
+
+/* Starts a reader after the prefix of a datagram that must be exactly of type. */
+static bool
+open_pkt(struct byte_reader *r, const uint8_t *buf, size_t len, uint8_t type)
+{
+	if (kbr_wire_packet_type(buf, len) != type)
+		return false;
+	r->p = buf + KBR_PREFIX_LEN;
+	r->left = len - KBR_PREFIX_LEN;
+	r->bad = false;
+	return true;
 }
 
 int
-kbr_wire_verify(const struct kbr_msg *m, unsigned c1, unsigned c2)
+kbr_pkt_hello_decode(struct kbr_pkt_hello *p, const uint8_t *buf, size_t len)
 {
-	if (identity_check(m->pub, ID_PUBKEY_LEN, &m->sender, &m->nonce, c1, c2) != 0)
-		return -EKEYREJECTED;
-	return kbr_wire_verify_signature(m);
+	struct byte_reader r;
+	const uint8_t *pad;
+
+	if (!open_pkt(&r, buf, len, KBR_PKT_HELLO))
+		return -EBADMSG;
+	p->sender = br_u32(&r);
+	pad = br_take(&r, r.left);
+	for (size_t i = 0; pad != NULL && i < KBR_HELLO_LEN - KBR_PREFIX_LEN - 4; i++)
+		if (pad[i] != 0)
+			return -EBADMSG;
+	return r.bad ? -EBADMSG : 0;
+}
+
+int
+kbr_pkt_identity_decode(struct kbr_pkt_identity *p, const uint8_t *buf, size_t len)
+{
+	struct byte_reader r;
+
+	if (!open_pkt(&r, buf, len, KBR_PKT_IDENTITY))
+		return -EBADMSG;
+	p->receiver = br_u32(&r);
+	br_bytes(&r, p->pub, ID_PUBKEY_LEN);
+	br_bytes(&r, p->nonce.b, NODEID_LEN);
+	return r.bad || r.left != 0 ? -EBADMSG : 0;
+}
+
+int
+kbr_pkt_init_decode(struct kbr_pkt_init *p, const uint8_t *buf, size_t len)
+{
+	struct byte_reader r;
+
+	if (!open_pkt(&r, buf, len, KBR_PKT_HS_INIT))
+		return -EBADMSG;
+	p->sender = br_u32(&r);
+	br_bytes(&r, p->responder.b, NODEID_LEN);
+	br_bytes(&r, p->pub, ID_PUBKEY_LEN);
+	br_bytes(&r, p->nonce.b, NODEID_LEN);
+	br_bytes(&r, p->eph, KBR_EPH_LEN);
+	p->timestamp = br_u64(&r);
+	br_bytes(&r, p->sig, ID_SIG_LEN);
+	br_bytes(&r, p->cookie, KBR_COOKIE_LEN);
+	return r.bad || r.left != 0 ? -EBADMSG : 0;
+}
+
+int
+kbr_pkt_resp_decode(struct kbr_pkt_resp *p, const uint8_t *buf, size_t len)
+{
+	struct byte_reader r;
+
+	if (!open_pkt(&r, buf, len, KBR_PKT_HS_RESP))
+		return -EBADMSG;
+	p->sender = br_u32(&r);
+	p->receiver = br_u32(&r);
+	br_bytes(&r, p->pub, ID_PUBKEY_LEN);
+	br_bytes(&r, p->nonce.b, NODEID_LEN);
+	br_bytes(&r, p->eph, KBR_EPH_LEN);
+	br_bytes(&r, p->sig, ID_SIG_LEN);
+	return r.bad || r.left != 0 ? -EBADMSG : 0;
+}
+
+int
+kbr_pkt_cookie_decode(struct kbr_pkt_cookie *p, const uint8_t *buf, size_t len)
+{
+	struct byte_reader r;
+
+	if (!open_pkt(&r, buf, len, KBR_PKT_COOKIE))
+		return -EBADMSG;
+	p->receiver = br_u32(&r);
+	br_bytes(&r, p->cookie, KBR_COOKIE_LEN);
+	return r.bad || r.left != 0 ? -EBADMSG : 0;
+}
+
+int
+kbr_pkt_data_decode(struct kbr_pkt_data *p, const uint8_t *buf, size_t len)
+{
+	struct byte_reader r;
+
+	if (!open_pkt(&r, buf, len, KBR_PKT_DATA))
+		return -EBADMSG;
+	p->receiver = br_u32(&r);
+	p->counter = br_u64(&r);
+	p->sealed = r.p;
+	p->sealed_len = r.left;
+	return r.bad ? -EBADMSG : 0;
 }
 
 const char *
@@ -251,6 +384,12 @@ kbr_msg_type_name(unsigned type)
 		return "FIND_NODE";
 	case KBR_NODES:
 		return "NODES";
+	case KBR_KEEPALIVE:
+		return "KEEPALIVE";
+	case KBR_CHALLENGE:
+		return "CHALLENGE";
+	case KBR_RESPONSE:
+		return "RESPONSE";
 	default:
 		return type >= KBR_APP_MIN && type <= KBR_APP_MAX ? "APP" : "UNKNOWN";
 	}

@@ -811,6 +811,16 @@ cmd_stats(struct ctl_conn *conn)
 	    U(ks.dropped_signature), U(ks.dropped_unsolicited), U(ks.lookups_started),
 	    U(ks.lookups_done), U(ks.rpcs_timed_out), U(ks.app_requests_in),
 	    U(ks.app_requests_out));
+	jb_printf(&b, "\"dropped_index\":%llu,\"dropped_tag\":%llu,\"dropped_receiver\":%llu,"
+	    "\"dropped_handshake\":%llu,\"handshakes_started\":%llu,\"handshakes_resent\":%llu,"
+	    "\"handshakes_done\":%llu,"
+	    "\"cookies_sent\":%llu,\"challenges_sent\":%llu,\"roams\":%llu,"
+	    "\"sessions_evicted\":%llu,\"sessions\":%zu,",
+	    U(ks.dropped_index), U(ks.dropped_tag), U(ks.dropped_receiver),
+	    U(ks.dropped_handshake), U(ks.handshakes_started), U(ks.handshakes_resent),
+	    U(ks.handshakes_done),
+	    U(ks.cookies_sent), U(ks.challenges_sent), U(ks.roams), U(ks.sessions_evicted),
+	    kbr_session_count(d->kbr));
 	jb_printf(&b, "\"udp_rx\":%llu,\"udp_rx_truncated\":%llu,\"udp_rx_errors\":%llu,"
 	    "\"udp_tx\":%llu,\"udp_tx_dropped\":%llu,\"udp_tx_errors\":%llu,"
 	    "\"udp_tx_no_socket\":%llu,",

@@ -1,7 +1,8 @@
-/* Helpers of the fuzz harnesses: identities and records made once from fixed seeds, the peers'
+/* Helpers of the fuzz harnesses: identities and records made once from fixed seeds, the
  * addresses, deterministic randomness and the check that turns a broken invariant into a crash. */
 #include "tests/fuzz/common.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,13 @@ fuzz_record(unsigned i)
 	return &records[i % FUZZ_RECORDS];
 }
 
+static void
+parse(const char *s, struct kbr_addr *out)
+{
+	if (kbr_addr_parse(out, s) != 0)
+		fuzz_fail(__FILE__, __LINE__, "kbr_addr_parse");
+}
+
 void
 fuzz_peer_addr(unsigned i, struct kbr_addr *out)
 {
@@ -100,8 +108,34 @@ fuzz_peer_addr(unsigned i, struct kbr_addr *out)
 		"192.0.2.1:3631", "192.0.2.2:3631", "[2001:db8::3]:3631", "198.51.100.4:3631",
 	};
 
-	if (kbr_addr_parse(out, addrs[i % FUZZ_PEERS]) != 0)
-		fuzz_fail(__FILE__, __LINE__, "kbr_addr_parse");
+	parse(addrs[i % FUZZ_PEERS], out);
+}
+
+void
+fuzz_alt_addr(unsigned i, struct kbr_addr *out)
+{
+	static const char *const addrs[FUZZ_PEERS] = {
+		"192.0.2.1:50000", "203.0.113.2:3631", "[2001:db8::1:3]:3631",
+		"198.51.100.4:50003",
+	};
+
+	parse(addrs[i % FUZZ_PEERS], out);
+}
+
+void
+fuzz_victim_addr(unsigned i, struct kbr_addr *out)
+{
+	static const char *const addrs[FUZZ_PEERS] = {
+		"203.0.113.66:53", "[2001:db8::66]:123", "192.0.2.99:3631", "198.51.100.99:3631",
+	};
+
+	parse(addrs[i % FUZZ_PEERS], out);
+}
+
+void
+fuzz_self_addr(struct kbr_addr *out)
+{
+	parse("192.0.2.10:3631", out);
 }
 
 int
@@ -113,8 +147,45 @@ fuzz_peer_of(const struct kbr_addr *a)
 		fuzz_peer_addr(i, &p);
 		if (kbr_addr_eq(a, &p))
 			return (int)i;
+		fuzz_alt_addr(i, &p);
+		if (kbr_addr_eq(a, &p))
+			return (int)i;
 	}
 	return -1;
+}
+
+void
+fuzz_trace(const char *fmt, ...)
+{
+	static int on = -1;
+	va_list ap;
+
+	if (on < 0)
+		on = getenv("FUZZ_TRACE") != NULL;
+	if (!on)
+		return;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void
+fuzz_trace_dgram(const char *what, const struct kbr_addr *from, const struct kbr_addr *to,
+    const uint8_t *buf, size_t len)
+{
+	char f[KBR_ADDR_STRLEN], t[KBR_ADDR_STRLEN];
+	static const char *const names[] = {
+		"?", "HELLO", "IDENTITY", "HS_INIT", "HS_RESP", "COOKIE", "DATA",
+	};
+	unsigned type = len >= 2 && buf[1] <= 6 ? buf[1] : 0;
+
+	kbr_addr_format(from, f, sizeof(f));
+	kbr_addr_format(to, t, sizeof(t));
+	fuzz_trace("%s %s -> %s %s len %zu idx %08x%s%llu", what, f, t, names[type], len,
+	    len >= 8 ? (unsigned)buf[4] << 24 | (unsigned)buf[5] << 16 | buf[6] << 8 | buf[7] : 0,
+	    type == 6 ? " ctr " : " ", type == 6 && len >= 16 ?
+	    (unsigned long long)fuzz_get64(buf + 8) : 0ULL);
 }
 
 void

@@ -1,5 +1,6 @@
-/* libFuzzer target: a sans-I/O KBR node with a DHT fed datagrams from four peers, signatures
- * switched off (kbr_params.crypto) so that inputs reach the handlers; see tests/fuzz/node.c. */
+/* libFuzzer target: a sans-I/O KBR node with a DHT and four peers that talk to it in
+ * sessions, crypto switched off (kbr_params.crypto: plaintext DATA, no signatures), so that
+ * hand-made datagrams reach every handler too; see tests/fuzz/node.c. */
 #include "tests/fuzz/common.h"
 #include "tests/fuzz/node.h"
 

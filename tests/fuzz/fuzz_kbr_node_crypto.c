@@ -1,5 +1,6 @@
-/* libFuzzer target: the node of fuzz_kbr_node with signing and verifying on, for the checks
- * before and at the signature (inputs may ask the harness to sign as a peer). */
+/* libFuzzer target: the node of fuzz_kbr_node with signed handshakes and encrypted sessions;
+ * the peers the harness plays seal the input's messages with real keys, so inputs get past
+ * the handshake, and hand-made datagrams are signed by a peer when asked. */
 #include "tests/fuzz/common.h"
 #include "tests/fuzz/node.h"
 

@@ -12,10 +12,12 @@
 
 enum {
 	BUF_MAX = 16384,
-	/* frame controls: a request of peer i, and a reply to the node's latest request to i */
-	REQ = NODE_CTRL_FRAME | NODE_CTRL_TIME | NODE_CTRL_SIGN,
-	REP = NODE_CTRL_FRAME | NODE_CTRL_TIME | NODE_CTRL_REPLY | NODE_CTRL_SIGN,
+	/* node frame controls: a request of peer i in its session, and a reply to the node's
+	 * latest request to i */
+	REQ = NODE_CTRL_SEAL,
+	REP = NODE_CTRL_SEAL | NODE_CTRL_REPLY,
 	WAIT_100MS = 1 << NODE_CTRL_WAIT_SHIFT,
+	WAIT_1500MS = 2 << NODE_CTRL_WAIT_SHIFT,
 	WAIT_31S = 3 << NODE_CTRL_WAIT_SHIFT,
 };
 
@@ -84,12 +86,12 @@ save_buf(const char *target, const char *name, const struct buf *b)
 	save(target, name, b->b, b->n);
 }
 
-/* ---- datagrams ---- */
+/* ---- sealed messages ---- */
 
 static size_t
-encode(uint8_t *out, const struct kbr_msg *m, unsigned peer)
+encode(uint8_t *out, const struct kbr_msg *m)
 {
-	int n = kbr_wire_encode(m, fuzz_peer(peer), out, KBR_MAX_DATAGRAM);
+	int n = kbr_wire_encode(m, out, KBR_MAX_MSG);
 
 	if (n < 0)
 		die("kbr_wire_encode");
@@ -102,22 +104,21 @@ msg_init(struct kbr_msg *m, uint8_t type)
 	memset(m, 0, sizeof(*m));
 	m->type = type;
 	m->tid = 0x00a1b2c3d4e5f607ULL;	/* first byte 0: REPLY stamps the latest tid */
-	m->timestamp = FUZZ_T0;
 }
 
 static size_t
-dgram_app(uint8_t *out, unsigned peer, uint8_t type, const uint8_t *body, size_t len)
+msg_app(uint8_t *out, uint8_t type, const uint8_t *body, size_t len)
 {
 	struct kbr_msg m;
 
 	msg_init(&m, type);
 	m.u.app.data = body;
 	m.u.app.len = len;
-	return encode(out, &m, peer);
+	return encode(out, &m);
 }
 
 static size_t
-dgram_nodes(uint8_t *out, unsigned peer, unsigned first, unsigned count)
+msg_nodes(uint8_t *out, unsigned first, unsigned count)
 {
 	struct kbr_msg m;
 
@@ -127,11 +128,11 @@ dgram_nodes(uint8_t *out, unsigned peer, unsigned first, unsigned count)
 		m.u.nodes.nodes[i].id = fuzz_peer(first + i)->id;
 		fuzz_peer_addr(first + i, &m.u.nodes.nodes[i].addr);
 	}
-	return encode(out, &m, peer);
+	return encode(out, &m);
 }
 
 static size_t
-dgram_simple(uint8_t *out, unsigned peer, uint8_t type)
+msg_simple(uint8_t *out, uint8_t type)
 {
 	struct kbr_msg m;
 
@@ -142,7 +143,7 @@ dgram_simple(uint8_t *out, unsigned peer, uint8_t type)
 		(void)nodeid_sha1(&m.u.find.target, FUZZ_NAME, strlen(FUZZ_NAME));
 		m.u.find.count = 8;
 	}
-	return encode(out, &m, peer);
+	return encode(out, &m);
 }
 
 /* A STORE body carrying bytes [off, off + len) of a record's encoding of total bytes. */
@@ -218,38 +219,81 @@ frame(struct buf *b, uint8_t ctrl, const uint8_t *d, size_t len)
 	put(b, d, len);
 }
 
+/* ---- datagrams ---- */
+
+/* A DATA with msg as its plaintext and a zero tag (crypto off), to receiver index idx. */
+static size_t
+dgram_data(uint8_t *out, uint32_t idx, uint64_t counter, const uint8_t *msg, size_t len)
+{
+	kbr_pkt_data_header(idx, counter, out);
+	memcpy(out + KBR_DATA_HEADER_LEN, msg, len);
+	memset(out + KBR_DATA_HEADER_LEN + len, 0, KBR_TAG_LEN);
+	return KBR_DATA_OVERHEAD + len;
+}
+
+/* Outer datagrams with plausible fields (unsigned: fuzz_kbr_wire checks only the form). */
+static void
+outer_corpus(void)
+{
+	const struct identity *p = fuzz_peer(0);
+	uint8_t d[KBR_MAX_DATAGRAM], m[KBR_MAX_MSG];
+	struct kbr_pkt_hello h = {.sender = 0x11223344};
+	struct kbr_pkt_identity id = {.receiver = 0x11223344};
+	struct kbr_pkt_init in = {.sender = 0x55667788, .timestamp = FUZZ_T0};
+	struct kbr_pkt_resp r = {.sender = 0x99aabbcc, .receiver = 0x55667788};
+	struct kbr_pkt_cookie c = {.receiver = 0x55667788};
+	size_t n;
+
+	memcpy(id.pub, p->pub, ID_PUBKEY_LEN);
+	id.nonce = p->nonce;
+	in.responder = fuzz_self()->id;
+	memcpy(in.pub, p->pub, ID_PUBKEY_LEN);
+	in.nonce = p->nonce;
+	memset(in.eph, 0x09, sizeof(in.eph));
+	memcpy(r.pub, fuzz_self()->pub, ID_PUBKEY_LEN);
+	r.nonce = fuzz_self()->nonce;
+	memset(r.eph, 0x0a, sizeof(r.eph));
+	memset(c.cookie, 0xc0, sizeof(c.cookie));
+	save("fuzz_kbr_wire", "pkt_hello", d, kbr_pkt_hello_encode(&h, d));
+	d[40] = 1;
+	save("fuzz_kbr_wire", "pkt_hello_padding", d, KBR_HELLO_LEN);
+	save("fuzz_kbr_wire", "pkt_identity", d, kbr_pkt_identity_encode(&id, d));
+	save("fuzz_kbr_wire", "pkt_init", d, kbr_pkt_init_encode(&in, d));
+	save("fuzz_kbr_wire", "pkt_resp", d, kbr_pkt_resp_encode(&r, d));
+	save("fuzz_kbr_wire", "pkt_cookie", d, kbr_pkt_cookie_encode(&c, d));
+	n = dgram_data(d, 0x99aabbcc, 7, m, msg_nodes(m, 0, 2));
+	save("fuzz_kbr_wire", "pkt_data_nodes", d, n);
+	d[0] = 1;
+	save("fuzz_kbr_wire", "pkt_version_1", d, n);
+}
+
 /* ---- fuzz_kbr_wire ---- */
 
 static void
 wire_corpus(void)
 {
-	uint8_t d[KBR_MAX_DATAGRAM], body[KBR_MAX_APP_BODY], enc[DHT_REC_MAX];
+	uint8_t d[KBR_MAX_MSG], body[KBR_MAX_APP_BODY], enc[DHT_REC_MAX];
 	struct kbr_msg m;
 	size_t n;
 
-	save("fuzz_kbr_wire", "ping", d, dgram_simple(d, 0, KBR_PING));
-	save("fuzz_kbr_wire", "pong", d, dgram_simple(d, 1, KBR_PONG));
+	outer_corpus();
+	save("fuzz_kbr_wire", "ping", d, msg_simple(d, KBR_PING));
+	save("fuzz_kbr_wire", "pong", d, msg_simple(d, KBR_PONG));
 	msg_init(&m, KBR_PONG);
 	(void)kbr_addr_parse(&m.u.observed, "[2001:db8::77]:3631");
-	save("fuzz_kbr_wire", "pong_v6", d, encode(d, &m, 2));
-	save("fuzz_kbr_wire", "find_node", d, dgram_simple(d, 0, KBR_FIND_NODE));
-	save("fuzz_kbr_wire", "nodes_0", d, dgram_nodes(d, 0, 0, 0));
-	save("fuzz_kbr_wire", "nodes_4", d, dgram_nodes(d, 0, 0, FUZZ_PEERS));
+	save("fuzz_kbr_wire", "pong_v6", d, encode(d, &m));
+	save("fuzz_kbr_wire", "find_node", d, msg_simple(d, KBR_FIND_NODE));
+	save("fuzz_kbr_wire", "nodes_0", d, msg_nodes(d, 0, 0));
+	save("fuzz_kbr_wire", "nodes_4", d, msg_nodes(d, 0, FUZZ_PEERS));
 	n = record_enc(enc, fuzz_record(0));
 	save("fuzz_kbr_wire", "store", d,
-	    dgram_app(d, 1, DHT_STORE, body, store_body(body, 1, enc, n, 0, n)));
+	    msg_app(d, DHT_STORE, body, store_body(body, 1, enc, n, 0, n)));
 	save("fuzz_kbr_wire", "store_answer", d,
-	    dgram_app(d, 1, DHT_STORE_ANSWER, body, store_answer_body(body, 1, 0, 0)));
+	    msg_app(d, DHT_STORE_ANSWER, body, store_answer_body(body, 1, 0, 0)));
 	save("fuzz_kbr_wire", "find_value", d,
-	    dgram_app(d, 1, DHT_FIND_VALUE, body, find_body(body, 0)));
+	    msg_app(d, DHT_FIND_VALUE, body, find_body(body, 0)));
 	save("fuzz_kbr_wire", "value", d,
-	    dgram_app(d, 1, DHT_VALUE, body, value_body(body, fuzz_record(0), 1)));
-	n = dgram_simple(d, 0, KBR_PING);
-	d[4] = 2;
-	save("fuzz_kbr_wire", "version_2", d, n);
-	d[4] = KBR_VERSION;
-	d[n - KBR_TRAILER_LEN] = KBR_AUTH_MAC;
-	save("fuzz_kbr_wire", "auth_mac", d, n);
+	    msg_app(d, DHT_VALUE, body, value_body(body, fuzz_record(0), 1)));
 }
 
 /* ---- fuzz_kbr_node ---- */
@@ -264,7 +308,7 @@ node_save(const char *name, const struct buf *b)
 static void
 node_corpus(void)
 {
-	uint8_t d[KBR_MAX_DATAGRAM], body[KBR_MAX_APP_BODY], enc[DHT_REC_MAX];
+	uint8_t d[KBR_MAX_DATAGRAM], body[KBR_MAX_APP_BODY], enc[DHT_REC_MAX], pt[KBR_MAX_MSG];
 	const struct dht_record *small = fuzz_record(0), *big = fuzz_record(1);
 	struct buf b;
 	size_t n, elen;
@@ -272,27 +316,27 @@ node_corpus(void)
 	/* a stranger PINGs, the node answers and checks it with a PING of its own */
 	b.n = 0;
 	put8(&b, 0);
-	frame(&b, REQ | 1, d, dgram_simple(d, 1, KBR_PING));
-	frame(&b, REP | WAIT_100MS | 1, d, dgram_simple(d, 1, KBR_PONG));
-	frame(&b, REQ | 2, d, dgram_simple(d, 2, KBR_FIND_NODE));
+	frame(&b, REQ | 1, d, msg_simple(d, KBR_PING));
+	frame(&b, REP | WAIT_100MS | 1, d, msg_simple(d, KBR_PONG));
+	frame(&b, REQ | 2, d, msg_simple(d, KBR_FIND_NODE));
 	node_save("ping_admit", &b);
 
 	/* joining: the bootstrap node answers, names the others, and they answer the lookup */
 	b.n = 0;
 	put8(&b, NODE_SETUP_BOOTSTRAP);
-	frame(&b, REP, d, dgram_simple(d, 0, KBR_PONG));
-	frame(&b, REP | WAIT_100MS, d, dgram_nodes(d, 0, 1, 3));
+	frame(&b, REP, d, msg_simple(d, KBR_PONG));
+	frame(&b, REP | WAIT_100MS, d, msg_nodes(d, 1, 3));
 	for (unsigned i = 1; i < FUZZ_PEERS; i++)
-		frame(&b, REP | WAIT_100MS | i, d, dgram_nodes(d, (uint8_t)i, 0, FUZZ_PEERS));
+		frame(&b, REP | WAIT_100MS | i, d, msg_nodes(d, 0, FUZZ_PEERS));
 	node_save("bootstrap_join", &b);
 
 	/* a put: the lookup's answers, then the replicas' STORE answers (transfer 1) */
 	b.n = 0;
 	put8(&b, NODE_SETUP_CONTACTS | NODE_SETUP_PUT);
 	for (unsigned i = 1; i < FUZZ_PEERS; i++)
-		frame(&b, REP | i, d, dgram_nodes(d, (uint8_t)i, 1, 3));
+		frame(&b, REP | i, d, msg_nodes(d, 1, 3));
 	for (unsigned i = 1; i < FUZZ_PEERS; i++)
-		frame(&b, REP | WAIT_100MS | i, d, dgram_app(d, (uint8_t)i, DHT_STORE_ANSWER,
+		frame(&b, REP | WAIT_100MS | i, d, msg_app(d, DHT_STORE_ANSWER,
 		    body, store_answer_body(body, 1, 0, 0)));
 	node_save("put", &b);
 
@@ -300,12 +344,12 @@ node_corpus(void)
 	b.n = 0;
 	put8(&b, NODE_SETUP_CONTACTS | NODE_SETUP_PUBLISH | NODE_SETUP_BIG);
 	for (unsigned i = 1; i < FUZZ_PEERS; i++)
-		frame(&b, REP | i, d, dgram_nodes(d, (uint8_t)i, 1, 3));
+		frame(&b, REP | i, d, msg_nodes(d, 1, 3));
 	for (unsigned i = 1; i < FUZZ_PEERS; i++)
-		frame(&b, REP | WAIT_100MS | i, d, dgram_app(d, (uint8_t)i, DHT_STORE_ANSWER,
+		frame(&b, REP | WAIT_100MS | i, d, msg_app(d, DHT_STORE_ANSWER,
 		    body, store_answer_body(body, 1, DHT_STORE_PART, DHT_STORE_CHUNK)));
 	for (unsigned i = 1; i < FUZZ_PEERS; i++)
-		frame(&b, REP | WAIT_100MS | i, d, dgram_app(d, (uint8_t)i, DHT_STORE_ANSWER,
+		frame(&b, REP | WAIT_100MS | i, d, msg_app(d, DHT_STORE_ANSWER,
 		    body, store_answer_body(body, 1, DHT_ERR_STALE, 0)));
 	node_save("publish_big", &b);
 
@@ -313,9 +357,9 @@ node_corpus(void)
 	b.n = 0;
 	put8(&b, NODE_SETUP_CONTACTS | NODE_SETUP_GET | NODE_SETUP_HOLD);
 	for (unsigned i = 1; i < FUZZ_PEERS; i++)
-		frame(&b, REP | i, d, dgram_nodes(d, (uint8_t)i, 1, 3));
+		frame(&b, REP | i, d, msg_nodes(d, 1, 3));
 	for (unsigned i = 1; i < FUZZ_PEERS; i++)
-		frame(&b, REP | WAIT_100MS | i, d, dgram_app(d, (uint8_t)i, DHT_VALUE, body,
+		frame(&b, REP | WAIT_100MS | i, d, msg_app(d, DHT_VALUE, body,
 		    value_body(body, small, i == 3 ? 0 : 1)));
 	node_save("get", &b);
 
@@ -323,17 +367,17 @@ node_corpus(void)
 	b.n = 0;
 	put8(&b, NODE_SETUP_CONTACTS | NODE_SETUP_LOOKUP);
 	for (unsigned i = 1; i < FUZZ_PEERS; i++)
-		frame(&b, REP | WAIT_100MS | i, d, dgram_nodes(d, (uint8_t)i, 0, FUZZ_PEERS));
-	frame(&b, REP | WAIT_31S, d, dgram_nodes(d, 0, 0, 2));
+		frame(&b, REP | WAIT_100MS | i, d, msg_nodes(d, 0, FUZZ_PEERS));
+	frame(&b, REP | WAIT_31S, d, msg_nodes(d, 0, 2));
 	node_save("lookup", &b);
 
 	/* serving: a STORE from peer 1, a FIND_VALUE from peer 2 */
 	b.n = 0;
 	put8(&b, 0);
 	elen = record_enc(enc, small);
-	frame(&b, REQ | 1, d, dgram_app(d, 1, DHT_STORE, body,
+	frame(&b, REQ | 1, d, msg_app(d, DHT_STORE, body,
 	    store_body(body, 7, enc, elen, 0, elen)));
-	frame(&b, REQ | WAIT_100MS | 2, d, dgram_app(d, 2, DHT_FIND_VALUE, body, find_body(body, 0)));
+	frame(&b, REQ | WAIT_100MS | 2, d, msg_app(d, DHT_FIND_VALUE, body, find_body(body, 0)));
 	node_save("serve_store_find", &b);
 
 	/* a two-chunk STORE, then the record is read back in two VALUE chunks */
@@ -341,22 +385,372 @@ node_corpus(void)
 	put8(&b, NODE_SETUP_CONTACTS);
 	elen = record_enc(enc, big);
 	n = store_body(body, 9, enc, elen, 0, DHT_STORE_CHUNK);
-	frame(&b, REQ | 1, d, dgram_app(d, 1, DHT_STORE, body, n));
+	frame(&b, REQ | 1, d, msg_app(d, DHT_STORE, body, n));
 	n = store_body(body, 9, enc, elen, DHT_STORE_CHUNK, elen - DHT_STORE_CHUNK);
-	frame(&b, REQ | WAIT_100MS | 1, d, dgram_app(d, 1, DHT_STORE, body, n));
-	frame(&b, REQ | 3, d, dgram_app(d, 3, DHT_FIND_VALUE, body, find_body(body, 0)));
-	frame(&b, REQ | 3, d, dgram_app(d, 3, DHT_FIND_VALUE, body,
+	frame(&b, REQ | WAIT_100MS | 1, d, msg_app(d, DHT_STORE, body, n));
+	frame(&b, REQ | 3, d, msg_app(d, DHT_FIND_VALUE, body, find_body(body, 0)));
+	frame(&b, REQ | 3, d, msg_app(d, DHT_FIND_VALUE, body,
 	    find_body(body, DHT_VALUE_CHUNK)));
 	node_save("serve_big", &b);
 
 	/* the node holds the record; time passes: maintenance sends it to the peers */
 	b.n = 0;
 	put8(&b, NODE_SETUP_CONTACTS | NODE_SETUP_HOLD);
-	frame(&b, REQ | WAIT_31S | 1, d, dgram_simple(d, 1, KBR_PING));
+	frame(&b, REQ | WAIT_31S | 1, d, msg_simple(d, KBR_PING));
 	for (unsigned i = 1; i < FUZZ_PEERS; i++)
-		frame(&b, REP | WAIT_100MS | i, d, dgram_app(d, (uint8_t)i, DHT_STORE_ANSWER,
+		frame(&b, REP | WAIT_100MS | i, d, msg_app(d, DHT_STORE_ANSWER,
 		    body, store_answer_body(body, 1, 0, 0)));
 	node_save("maintenance", &b);
+
+	/* peer 1 moves to its second address: the node challenges it there first */
+	b.n = 0;
+	put8(&b, NODE_SETUP_CONTACTS);
+	frame(&b, REQ | 1, d, msg_simple(d, KBR_PING));
+	frame(&b, REQ | NODE_CTRL_ALT | WAIT_100MS | 1, d, msg_simple(d, KBR_FIND_NODE));
+	frame(&b, REQ | NODE_CTRL_ALT | WAIT_1500MS | 1, d, msg_simple(d, KBR_PING));
+	node_save("roam", &b);
+
+	/* peer 2 starts a new handshake in the middle (as after a restart) */
+	b.n = 0;
+	put8(&b, NODE_SETUP_CONTACTS | NODE_SETUP_LOOKUP);
+	frame(&b, REP | 2, d, msg_nodes(d, 0, 2));
+	frame(&b, REQ | NODE_CTRL_RENEW | WAIT_1500MS | 2, d, msg_simple(d, KBR_PING));
+	frame(&b, REP | NODE_CTRL_RENEW | WAIT_100MS | 3, d, msg_nodes(d, 1, 3));
+	node_save("renew", &b);
+
+	/* peer 1 names peer 0, which the node has a session with, at an address nobody reads:
+	 * the lookup and the moved-contact check ask it there */
+	b.n = 0;
+	put8(&b, NODE_SETUP_CONTACTS | NODE_SETUP_LOOKUP);
+	frame(&b, REQ, d, msg_simple(d, KBR_PING));
+	{
+		struct kbr_msg m;
+
+		msg_init(&m, KBR_NODES);
+		m.u.nodes.count = 1;
+		m.u.nodes.nodes[0].id = fuzz_peer(0)->id;
+		fuzz_victim_addr(0, &m.u.nodes.nodes[0].addr);
+		frame(&b, REP | 1, d, encode(d, &m));
+	}
+	node_save("hint", &b);
+
+	/* hand-made datagrams, made valid by the peers: HELLO, HS_INIT (signed), DATA (with
+	 * crypto off a PING in plaintext), IDENTITY, COOKIE and HS_RESP answers to the node */
+	b.n = 0;
+	put8(&b, NODE_SETUP_BOOTSTRAP);
+	memset(d, 0, sizeof(d));
+	d[1] = KBR_PKT_HELLO;
+	frame(&b, NODE_CTRL_STAMP | 1, d, 2);
+	d[1] = KBR_PKT_HS_INIT;
+	frame(&b, NODE_CTRL_STAMP | 1, d, 2);
+	d[1] = KBR_PKT_IDENTITY;
+	frame(&b, NODE_CTRL_STAMP, d, 2);
+	d[1] = KBR_PKT_COOKIE;
+	frame(&b, NODE_CTRL_STAMP, d, 2);
+	d[1] = KBR_PKT_HS_RESP;
+	memset(d + 64, 0x09, KBR_EPH_LEN);
+	frame(&b, NODE_CTRL_STAMP, d, KBR_RESP_LEN);
+	n = msg_simple(pt, KBR_PING);
+	frame(&b, NODE_CTRL_STAMP | 1, d, dgram_data(d, 0, 1, pt, n));
+	n = msg_simple(pt, KBR_PONG);
+	frame(&b, NODE_CTRL_STAMP | NODE_CTRL_REPLY, d, dgram_data(d, 0, 2, pt, n));
+	node_save("stamped", &b);
+}
+
+/* ---- fuzz_kbr_session ---- */
+
+static void
+sop(struct buf *b, unsigned kind, unsigned arg, bool hold)
+{
+	put8(b, (uint8_t)(kind | (hold ? SESS_OP_HOLD : 0) | arg << SESS_OP_ARG_SHIFT));
+}
+
+/* A length byte and the message (shorter than 0xf0 bytes). */
+static void
+sess_msg(struct buf *b, const uint8_t *m, size_t len)
+{
+	put8(b, (uint8_t)len);
+	put(b, m, len);
+}
+
+/* Peer j (flags: 4 from its second address, 8 HELLO first) sends S a message. */
+static void
+s_peer(struct buf *b, unsigned j, unsigned flags, uint8_t type, bool hold)
+{
+	uint8_t m[KBR_MAX_MSG];
+
+	sop(b, SESS_OP_PEER, j | flags, hold);
+	sess_msg(b, m, msg_simple(m, type));
+}
+
+/* S sends a message to whom (SESS_OP_SEND) at the address addr. */
+static void
+s_send(struct buf *b, uint8_t addr, uint8_t whom, uint8_t type, bool hold)
+{
+	uint8_t m[KBR_MAX_MSG];
+
+	sop(b, SESS_OP_SEND, 0, hold);
+	put8(b, addr);
+	put8(b, whom);
+	sess_msg(b, m, msg_simple(m, type));
+}
+
+/* A datagram into S from addr, made valid by peer j if stamp. */
+static void
+s_raw(struct buf *b, uint8_t addr, unsigned j, bool stamp, const uint8_t *d, size_t len)
+{
+	sop(b, SESS_OP_RAW, j | (stamp ? 4u : 0u), false);
+	put8(b, addr);
+	put16(b, (uint16_t)len);
+	put(b, d, len);
+}
+
+/* Only the type byte: the stamp pads and fills in the rest. */
+static void
+s_stamped(struct buf *b, uint8_t addr, unsigned j, uint8_t type)
+{
+	uint8_t d[2] = {KBR_VERSION, type};
+
+	s_raw(b, addr, j, true, d, sizeof(d));
+}
+
+static void
+s_net(struct buf *b, unsigned mode, unsigned count, bool hold)
+{
+	sop(b, SESS_OP_NET, mode | count << 2, hold);
+}
+
+static void
+s_replay(struct buf *b, uint8_t pick, uint8_t addr)
+{
+	sop(b, SESS_OP_NET, SESS_NET_REPLAY, false);
+	put8(b, pick);
+	put8(b, addr);
+}
+
+/* The clock advances (steps + 1) units of units[unit] (1 ms, 10, 100, 1 s, 5 s, 30 s, 2 min,
+ * 10 min). */
+static void
+s_time(struct buf *b, unsigned unit, uint8_t steps, bool hold)
+{
+	sop(b, SESS_OP_TIME, unit, hold);
+	put8(b, steps);
+}
+
+static void
+sess_save(const char *name, const struct buf *b)
+{
+	save_buf("fuzz_kbr_session", name, b);
+}
+
+static void
+session_corpus(void)
+{
+	uint8_t d[KBR_MAX_DATAGRAM], m[KBR_MAX_MSG];
+	struct buf b;
+	size_t n;
+
+	/* a peer starts a session and sends two messages */
+	b.n = 0;
+	put8(&b, 0);
+	s_peer(&b, 0, 0, KBR_PING, false);
+	s_peer(&b, 0, 0, KBR_FIND_NODE, false);
+	sess_save("peer_handshake", &b);
+
+	/* S starts one; the peer's request is answered from the callback */
+	b.n = 0;
+	put8(&b, SESS_SETUP_ECHO);
+	s_send(&b, SESS_ADDR_PEER + 1, 1, KBR_PING, false);
+	s_peer(&b, 1, 0, KBR_PING, false);
+	s_peer(&b, 1, 0, KBR_FIND_NODE, false);
+	s_send(&b, SESS_ADDR_PEER + 2, 2, KBR_NODES, false);
+	sess_save("s_handshake_echo", &b);
+
+	/* identities asked for with HELLO, both ways */
+	b.n = 0;
+	put8(&b, 0);
+	s_send(&b, SESS_ADDR_PEER + 2, 4, KBR_PING, false);
+	s_peer(&b, 3, 8, KBR_PING, false);
+	s_send(&b, SESS_ADDR_VICTIM, 4, KBR_PING, false);
+	sess_save("hello", &b);
+
+	/* the peer moves to its second address: a challenge there, then its messages */
+	b.n = 0;
+	put8(&b, SESS_SETUP_ECHO);
+	s_peer(&b, 0, 0, KBR_PING, false);
+	s_peer(&b, 0, 4, KBR_PING, false);
+	s_peer(&b, 0, 4, KBR_FIND_NODE, false);
+	s_time(&b, 3, 0, false);
+	s_peer(&b, 0, 4, KBR_PING, false);
+	s_peer(&b, 0, 0, KBR_PING, false);
+	sess_save("roam", &b);
+
+	/* two half-open entries: under load S asks for a cookie */
+	b.n = 0;
+	put8(&b, 0);
+	s_peer(&b, 0, 0, KBR_PING, true);
+	s_net(&b, SESS_NET_DELIVER, 0, true);
+	s_net(&b, SESS_NET_DROP, 0, true);
+	s_peer(&b, 1, 0, KBR_PING, false);
+	s_time(&b, 3, 0, false);
+	s_peer(&b, 0, 0, KBR_PING, false);
+	sess_save("cookie", &b);
+
+	/* datagrams seen on the network come again, from other addresses */
+	b.n = 0;
+	put8(&b, 0);
+	s_peer(&b, 0, 0, KBR_PING, false);
+	s_send(&b, SESS_ADDR_PEER, 0, KBR_PONG, false);
+	for (unsigned i = 0; i < 4; i++)
+		s_replay(&b, (uint8_t)i, SESS_ADDR_VICTIM + i);
+	s_replay(&b, 0, SESS_ADDR_ALT);
+	s_replay(&b, 1, SESS_ADDR_SELF);
+	s_replay(&b, 2, SESS_ADDR_PEER);
+	sess_save("replay", &b);
+
+	/* hand-made datagrams, made valid by a peer, from its own and from others' addresses */
+	b.n = 0;
+	put8(&b, 0);
+	s_peer(&b, 0, 0, KBR_PING, false);
+	s_stamped(&b, SESS_ADDR_VICTIM, 2, KBR_PKT_HS_INIT);
+	s_stamped(&b, SESS_ADDR_PEER + 2, 2, KBR_PKT_HS_INIT);
+	s_stamped(&b, SESS_ADDR_VICTIM + 1, 0, KBR_PKT_HELLO);
+	n = dgram_data(d, 0, 1, m, msg_simple(m, KBR_PING));
+	s_raw(&b, SESS_ADDR_PEER, 0, true, d, n);
+	s_send(&b, SESS_ADDR_PEER + 3, 4, KBR_PING, true);
+	s_stamped(&b, SESS_ADDR_PEER + 3, 3, KBR_PKT_IDENTITY);
+	s_send(&b, SESS_ADDR_PEER + 1, 1, KBR_PING, true);
+	s_stamped(&b, SESS_ADDR_PEER + 1, 1, KBR_PKT_COOKIE);
+	s_stamped(&b, SESS_ADDR_PEER + 1, 1, KBR_PKT_HS_RESP);
+	sop(&b, SESS_OP_RAW, 0, false);
+	put8(&b, SESS_ADDR_GIVEN);
+	put8(&b, 1);
+	for (unsigned i = 0; i < 16; i++)
+		put8(&b, (uint8_t)(0x20 + i));
+	put16(&b, 9999);
+	put16(&b, KBR_HELLO_LEN);
+	memset(d, 0, KBR_HELLO_LEN);
+	d[0] = KBR_VERSION;
+	d[1] = KBR_PKT_HELLO;
+	put(&b, d, KBR_HELLO_LEN);
+	sess_save("stamped", &b);
+
+	/* sessions renewed by age and by message count */
+	b.n = 0;
+	put8(&b, SESS_SETUP_REKEY | SESS_SETUP_ECHO);
+	for (unsigned i = 0; i < 5; i++)
+		s_peer(&b, 0, 0, KBR_PING, false);
+	s_time(&b, 3, 1, false);
+	s_send(&b, SESS_ADDR_PEER, 0, KBR_FIND_NODE, false);
+	s_peer(&b, 0, 0, KBR_PING, false);
+	s_time(&b, 7, 0, false);
+	s_send(&b, SESS_ADDR_PEER, 0, KBR_FIND_NODE, false);
+	sess_save("rekey", &b);
+
+	/* a peer restarts and loses its sessions; suspicion renews them */
+	b.n = 0;
+	put8(&b, 0);
+	s_peer(&b, 1, 0, KBR_PING, false);
+	s_send(&b, SESS_ADDR_PEER + 1, 1, KBR_PING, false);
+	sop(&b, SESS_OP_RESTART, 1, false);
+	s_send(&b, SESS_ADDR_PEER + 1, 1, KBR_PING, false);
+	sop(&b, SESS_OP_SUSPECT, 1, false);
+	s_send(&b, SESS_ADDR_PEER + 1, 1, KBR_PING, false);
+	s_peer(&b, 1, 0, KBR_PING, false);
+	sop(&b, SESS_OP_SUSPECT, 4 | 1, false);
+	s_peer(&b, 1, 0, KBR_PING, false);
+	sop(&b, SESS_OP_QUERY, 0, false);
+	sess_save("restart_suspect", &b);
+
+	/* more peers than sessions: the least recently used is evicted */
+	b.n = 0;
+	put8(&b, SESS_SETUP_ECHO | 3 << SESS_SETUP_HALF_SHIFT);
+	for (unsigned j = 0; j < FUZZ_PEERS; j++)
+		s_peer(&b, j, 0, KBR_FIND_NODE, false);
+	s_send(&b, SESS_ADDR_PEER, 0, KBR_PING, false);
+	sop(&b, SESS_OP_QUERY, 0, false);
+	sess_save("evict", &b);
+
+	/* crypto off: plaintext DATA made by hand reaches S's handlers */
+	b.n = 0;
+	put8(&b, SESS_SETUP_PLAIN | SESS_SETUP_ECHO);
+	s_peer(&b, 0, 0, KBR_PING, false);
+	n = dgram_data(d, 0, 5, m, msg_simple(m, KBR_PING));
+	s_raw(&b, SESS_ADDR_PEER, 0, true, d, n);
+	n = dgram_data(d, 0, 1000, m, msg_simple(m, KBR_FIND_NODE));
+	s_raw(&b, SESS_ADDR_ALT, 0, true, d, n);
+	s_stamped(&b, SESS_ADDR_VICTIM, 1, KBR_PKT_HS_INIT);
+	sess_save("plain", &b);
+
+	/* crypto off: counters at the top of their range (an endless loop once) */
+	b.n = 0;
+	put8(&b, SESS_SETUP_PLAIN);
+	s_peer(&b, 0, 0, KBR_PING, false);
+	n = dgram_data(d, 0, UINT64_MAX - 1, m, msg_simple(m, KBR_PING));
+	s_raw(&b, SESS_ADDR_PEER, 0, true, d, n);
+	n = dgram_data(d, 0, UINT64_MAX, m, msg_simple(m, KBR_PING));
+	s_raw(&b, SESS_ADDR_PEER, 0, true, d, n);
+	sess_save("counter_top", &b);
+
+	/* handshakes rate-limited per source */
+	b.n = 0;
+	put8(&b, SESS_SETUP_SLOW);
+	s_peer(&b, 0, 0, KBR_PING, false);
+	sop(&b, SESS_OP_RESTART, 0, false);
+	s_peer(&b, 0, 0, KBR_PING, false);
+	s_stamped(&b, SESS_ADDR_PEER + 1, 1, KBR_PKT_HS_INIT);
+	s_stamped(&b, SESS_ADDR_PEER + 1, 1, KBR_PKT_HS_INIT);
+	s_time(&b, 3, 1, false);
+	s_peer(&b, 0, 0, KBR_PING, false);
+	sess_save("slow", &b);
+
+	/* datagrams in flight reordered and lost; handshakes given up and half-open entries
+	 * expired */
+	b.n = 0;
+	put8(&b, 0);
+	s_peer(&b, 0, 0, KBR_PING, true);
+	s_peer(&b, 1, 0, KBR_PING, true);
+	s_net(&b, SESS_NET_SWAP, 0, true);
+	s_net(&b, SESS_NET_DELIVER, 1, true);
+	s_net(&b, SESS_NET_DROP, 0, true);
+	s_time(&b, 4, 1, true);
+	s_net(&b, SESS_NET_DELIVER, 3, false);
+	s_send(&b, SESS_ADDR_PEER + 2, 2, KBR_PING, true);
+	s_time(&b, 3, 10, false);
+	s_peer(&b, 2, 0, KBR_PING, false);
+	sess_save("network", &b);
+
+	/* a held message handed up after the challenge, answered from the callback, which
+	 * also sends to a new node ID when the session table is full: it grows meanwhile */
+	b.n = 0;
+	put8(&b, SESS_SETUP_ECHO | 3 << SESS_SETUP_PEERS_SHIFT);
+	s_peer(&b, 0, 0, KBR_PING, false);
+	for (unsigned i = 0; i < 15; i++) {
+		sop(&b, SESS_OP_SEND, 0, false);
+		put8(&b, SESS_ADDR_VICTIM);
+		put8(&b, 7);
+		for (unsigned k = 0; k < NODEID_LEN; k++)
+			put8(&b, (uint8_t)(0x40 + i));
+		sess_msg(&b, m, msg_simple(m, KBR_PING));
+	}
+	s_peer(&b, 0, 4, KBR_FIND_NODE, false);
+	sess_save("held_echo", &b);
+
+	/* the largest message, and one byte more */
+	b.n = 0;
+	put8(&b, 0);
+	sop(&b, SESS_OP_PEER, 0, false);
+	put8(&b, 0xfe);
+	put8(&b, KBR_PING);
+	sop(&b, SESS_OP_PEER, 0, false);
+	put8(&b, 0xff);
+	put8(&b, KBR_PING);
+	sop(&b, SESS_OP_SEND, 0, false);
+	put8(&b, SESS_ADDR_PEER);
+	put8(&b, 0);
+	put8(&b, 0xfe);
+	put8(&b, DHT_STORE);
+	sess_save("big", &b);
 }
 
 /* ---- fuzz_dht_record ---- */
@@ -630,6 +1024,7 @@ main(int argc, char **argv)
 	fuzz_setup();
 	wire_corpus();
 	node_corpus();
+	session_corpus();
 	record_corpus();
 	identity_corpus();
 	rpc_corpus();

@@ -1,5 +1,5 @@
-/* Tests for kbr/guard.c: token-bucket rate limits and the replay cache. */
-#include <errno.h>
+/* Tests for kbr/guard.c: token-bucket rate limits per source and in total, and that a source
+ * flooding beyond its own bucket costs the others nothing. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -96,58 +96,38 @@ sources_bounded_least_recently_used_replaced(void **state)
 	kbr_ratelimit_free(&r);
 }
 
+/* The source's bucket is charged before the total one: what a flooding source sends beyond
+ * its share is refused before it can take the tokens every other source lives on. */
 static void
-replay_seen_until_expiry(void **state)
+flooding_source_does_not_spend_the_total(void **state)
 {
-	struct kbr_replay c;
-	struct nodeid s1, s2;
+	struct kbr_ratelimit r;
+	struct kbr_addr flood, other, third;
+	unsigned got = 0;
 
 	(void)state;
-	memset(&s1, 1, sizeof(s1));
-	memset(&s2, 2, sizeof(s2));
-	kbr_replay_init(&c, 100);
-	uint64_t k1 = kbr_replay_key(&s1, 7), k2 = kbr_replay_key(&s2, 7);
-	assert_true(k1 != k2 && k1 != 0);
-	assert_false(kbr_replay_seen(&c, k1, 0));
-	assert_int_equal(kbr_replay_insert(&c, k1, 1000, 0), 0);
-	assert_true(kbr_replay_seen(&c, k1, 999));
-	assert_true(kbr_replay_seen(&c, k1, 1000));
-	assert_false(kbr_replay_seen(&c, k2, 10));
-	assert_false(kbr_replay_seen(&c, k1, 1001));
-	kbr_replay_purge(&c, 2000);
-	assert_int_equal(c.n, 0);
-	kbr_replay_free(&c);
-}
+	/* per source 10/s (bursts of 20), in all 25/s (bursts of 50) */
+	kbr_ratelimit_init(&r, 10, 25, 8);
+	addr(&flood, 1, 1);
+	addr(&other, 2, 1);
+	addr(&third, 3, 1);
+	/* 1000 at once: its burst passes, the other 980 cost the total nothing */
+	assert_int_equal(allowed(&r, 0, &flood, 1000), 20);
+	/* so the 30 tokens left in the total are there for the others */
+	assert_int_equal(allowed(&r, 0, &other, 20), 20);
+	assert_int_equal(allowed(&r, 0, &third, 20), 10);
+	assert_int_equal(allowed(&r, 0, &other, 1), 0);
 
-static void
-replay_full_refuses_instead_of_forgetting(void **state)
-{
-	struct kbr_replay c;
-	struct nodeid s;
-	unsigned ok = 0;
-
-	(void)state;
-	memset(&s, 9, sizeof(s));
-	kbr_replay_init(&c, 1000);
-	for (uint64_t tid = 1; tid <= 5000; tid++) {
-		int err = kbr_replay_insert(&c, kbr_replay_key(&s, tid), 100000, 0);
-
-		if (err == 0)
-			ok++;
-		else
-			assert_int_equal(err, -EBUSY);
+	/* a sustained flood, 10 datagrams every millisecond for a second, while another
+	 * source sends one every 100 ms (its own rate): the total refills by 25 in that
+	 * second, the flood gets its 10 and every one of the other's passes */
+	for (uint64_t t = 1; t <= 1000; t++) {
+		(void)allowed(&r, t, &flood, 10);
+		if (t % 100 == 0)
+			got += allowed(&r, t, &third, 1);
 	}
-	assert_true(ok >= 1000 && ok < 5000);
-	/* everything accepted is still remembered */
-	for (uint64_t tid = 1; tid <= ok; tid++)
-		assert_true(kbr_replay_seen(&c, kbr_replay_key(&s, tid), 50000));
-	size_t full = kbr_replay_memory(&c);
-	/* once they expire there is room again, and purging shrinks the table */
-	assert_int_equal(kbr_replay_insert(&c, kbr_replay_key(&s, 99999), 300000, 200000), 0);
-	kbr_replay_purge(&c, 200000);
-	assert_true(kbr_replay_memory(&c) < full);
-	assert_true(kbr_replay_seen(&c, kbr_replay_key(&s, 99999), 200001));
-	kbr_replay_free(&c);
+	assert_int_equal(got, 10);
+	kbr_ratelimit_free(&r);
 }
 
 int
@@ -157,8 +137,7 @@ main(void)
 		cmocka_unit_test(per_source_burst_and_refill),
 		cmocka_unit_test(total_limit_holds_across_sources),
 		cmocka_unit_test(sources_bounded_least_recently_used_replaced),
-		cmocka_unit_test(replay_seen_until_expiry),
-		cmocka_unit_test(replay_full_refuses_instead_of_forgetting),
+		cmocka_unit_test(flooding_source_does_not_spend_the_total),
 	};
 
 	return cmocka_run_group_tests_name("kbr/guard", tests, NULL, NULL);

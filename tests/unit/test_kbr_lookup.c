@@ -971,6 +971,51 @@ lookup_counts_hops(void **state)
 	kbr_lookup_free(l);
 }
 
+/* A node that answers from another address than it was asked at (its session proved the
+ * new one) is in the result at the address it answered from; a node not in flight is not
+ * re-addressed. */
+static void
+lookup_records_where_answers_came_from(void **state)
+{
+	struct kbr_params p;
+	struct kbr_contact a, b, res[4];
+	struct kbr_lookup_query q[4];
+	struct kbr_addr moved;
+	struct rng r = {0xadd};
+	struct kbr_lookup *l;
+
+	(void)state;
+	kbr_params_default(&p);
+	p.d = 1;
+	p.alpha = 1;
+	fake_contact(&a, &r);
+	fake_contact(&b, &r);
+	moved = a.addr;
+	moved.port++;
+	l = kbr_lookup_new(&b.id, &p, NULL, &a, 1);
+	assert_non_null(l);
+	assert_int_equal(kbr_lookup_next(l, q, 4), 1);
+	assert_true(kbr_addr_eq(&q[0].contact.addr, &a.addr));
+	/* wrong path, or a node nobody asked */
+	assert_int_equal(kbr_lookup_answered_from(l, 1, &a.id, &moved), -ENOENT);
+	assert_int_equal(kbr_lookup_answered_from(l, 0, &b.id, &moved), -ENOENT);
+	assert_int_equal(kbr_lookup_answered_from(NULL, 0, &a.id, &moved), -EINVAL);
+	assert_int_equal(kbr_lookup_answered_from(l, 0, &a.id, NULL), -EINVAL);
+	assert_int_equal(kbr_lookup_answered_from(l, 0, &a.id, &moved), 0);
+	assert_int_equal(kbr_lookup_reply(l, 0, &a.id, &b, 1), 0);
+	/* once answered it is not in flight any more */
+	assert_int_equal(kbr_lookup_answered_from(l, 0, &a.id, &a.addr), -ENOENT);
+	assert_int_equal(kbr_lookup_next(l, q, 4), 1);
+	assert_int_equal(kbr_lookup_reply(l, 0, &b.id, NULL, 0), 0);
+	assert_true(kbr_lookup_done(l));
+	assert_int_equal(kbr_lookup_result(l, res, 4), 2);
+	assert_true(nodeid_eq(&res[0].id, &b.id));
+	assert_true(kbr_addr_eq(&res[0].addr, &b.addr));
+	assert_true(nodeid_eq(&res[1].id, &a.id));
+	assert_true(kbr_addr_eq(&res[1].addr, &moved));
+	kbr_lookup_free(l);
+}
+
 int
 main(void)
 {
@@ -988,6 +1033,7 @@ main(void)
 		cmocka_unit_test(lookup_deals_initial_round_robin),
 		cmocka_unit_test(lookup_retries_moved_node_once),
 		cmocka_unit_test(lookup_counts_hops),
+		cmocka_unit_test(lookup_records_where_answers_came_from),
 	};
 
 	return cmocka_run_group_tests_name("kbr/lookup", tests, net_setup, net_teardown);

@@ -4,7 +4,8 @@
  *   drop     answer nothing at all
  *   garbage  answer PINGs, and FIND_NODE with made-up contacts that look closer to the
  *            target than anything real, at addresses where nobody listens
- * Answers are signed with the malicious node's own (valid) identity.
+ * Malicious nodes keep their sessions (valid identities, real handshakes); the attacks
+ * answer the requests that arrive through them (kbr_io.intercept).
  *
  * The DHT attacks are made by liars instead: nodes among the r closest of a put key that
  * behave honestly in everything but their answers to FIND_VALUE for that key:
@@ -17,18 +18,6 @@
 
 #include "dht/msg.h"
 #include "kbr/wire.h"
-
-static void
-reply(struct sim *s, uint32_t i, struct kbr_msg *m, const struct kbr_addr *to)
-{
-	uint8_t buf[KBR_MAX_DATAGRAM];
-	int n;
-
-	m->timestamp = s->now;
-	n = kbr_wire_encode_opt(m, s->nodes[i].ident, s->o.p.crypto, buf, sizeof(buf));
-	if (n > 0)
-		sim_send(s, i, to, buf, (size_t)n);
-}
 
 /* The up to max malicious nodes closest to target (other than self), closest first. */
 static unsigned
@@ -70,58 +59,51 @@ garbage(struct sim *s, const struct nodeid *target, struct kbr_contact *out, uns
 	return max;
 }
 
-void
-sim_attack_input(struct sim *s, uint32_t i, const uint8_t *buf, size_t len,
-    const struct kbr_addr *from)
+/* A malicious node's request under the KBR attacks: PINGs are answered as usual. */
+static bool
+attack_request(struct sim *s, uint32_t i, const struct kbr_msg *in, struct kbr_msg *out)
 {
-	struct kbr_msg in, out;
 	unsigned want;
 
-	if (s->o.attack == ATTACK_DROP || kbr_wire_decode(&in, buf, len) != 0)
-		return;
-	memset(&out, 0, sizeof(out));
-	out.tid = in.tid;
-	switch (in.type) {
+	switch (in->type) {
 	case KBR_PING:
-		out.type = KBR_PONG;
-		out.u.observed = *from;
-		break;
+		return false;
 	case KBR_FIND_NODE:
-		out.type = KBR_NODES;
-		want = in.u.find.count < s->o.p.k ? in.u.find.count : s->o.p.k;
+		out->type = KBR_NODES;
+		want = in->u.find.count < s->o.p.k ? in->u.find.count : s->o.p.k;
 		if (want > KBR_MAX_NODES)
 			want = KBR_MAX_NODES;
 		if (s->o.attack == ATTACK_CLOSER)
-			out.u.nodes.count = (uint8_t)closest_malicious(s, i, &in.u.find.target,
-			    out.u.nodes.nodes, want);
+			out->u.nodes.count = (uint8_t)closest_malicious(s, i, &in->u.find.target,
+			    out->u.nodes.nodes, want);
 		else
-			out.u.nodes.count = (uint8_t)garbage(s, &in.u.find.target,
-			    out.u.nodes.nodes, want);
-		break;
+			out->u.nodes.count = (uint8_t)garbage(s, &in->u.find.target,
+			    out->u.nodes.nodes, want);
+		return true;
 	default:
-		return;		/* replies to a malicious node's own requests: it sends none */
+		out->type = 0;		/* the DHT's requests: no answer */
+		return true;
 	}
-	reply(s, i, &out, from);
 }
 
-bool
-sim_dht_attack_input(struct sim *s, uint32_t i, const uint8_t *buf, size_t len,
-    const struct kbr_addr *from)
+/* A liar's FIND_VALUE for its key: answered with the lie. */
+static bool
+liar_request(struct sim *s, uint32_t i, const struct kbr_msg *in, struct kbr_msg *out)
 {
-	struct kbr_msg in, out;
 	struct dht_find_msg f;
 	struct dht_value_msg v;
 	const struct sim_liar *l;
 	struct dht_record rec;
-	uint8_t stream[2 + DHT_REC_MAX], body[KBR_MAX_APP_BODY];
+	uint8_t stream[2 + DHT_REC_MAX];
 	size_t nrec = 1;
 	long slen;
 	int n;
 
-	if (kbr_wire_decode(&in, buf, len) != 0 || in.type != DHT_FIND_VALUE ||
-	    dht_msg_find_decode(&f, in.u.app.data, in.u.app.len) != 0 ||
+	if (in->type != DHT_FIND_VALUE ||
+	    dht_msg_find_decode(&f, in->u.app.data, in->u.app.len) != 0 ||
 	    (l = sim_liar_find(s, i, &f.key)) == NULL)
 		return false;
+	out->type = 0;
 	switch (s->o.attack) {
 	case ATTACK_STALE:
 		sim_name_record(s, l->name, 1, &rec);
@@ -145,14 +127,23 @@ sim_dht_attack_input(struct sim *s, uint32_t i, const uint8_t *buf, size_t len,
 	    DHT_VALUE_CHUNK;
 	if (v.len == 0 && v.total != 0)
 		return true;
-	n = dht_msg_value_encode(&v, body, sizeof(body));
+	n = dht_msg_value_encode(&v, s->lie, sizeof(s->lie));
 	if (n < 0)
 		return true;
-	memset(&out, 0, sizeof(out));
-	out.type = DHT_VALUE;
-	out.tid = in.tid;
-	out.u.app.data = body;
-	out.u.app.len = (size_t)n;
-	reply(s, i, &out, from);
+	out->type = DHT_VALUE;
+	out->u.app.data = s->lie;
+	out->u.app.len = (size_t)n;
 	return true;
+}
+
+bool
+sim_attack_intercept(struct sim *s, uint32_t i, const struct kbr_msg *in, struct kbr_msg *out)
+{
+	const struct sim_node *nd = &s->nodes[i];
+
+	if (nd->malicious && s->attacking && s->o.attack != ATTACK_DROP)
+		return attack_request(s, i, in, out);
+	if (nd->liar)
+		return liar_request(s, i, in, out);
+	return false;
 }

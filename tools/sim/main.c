@@ -39,7 +39,7 @@ static const char usage[] =
     "  --c1 N --c2 N         puzzle difficulties of the simulated overlay (2, 2)\n"
     "  --build join|global   join every node through the protocol (default), or fill the\n"
     "                        routing tables from global knowledge (large sweeps)\n"
-    "  --crypto on|off       sign and verify every message (on); off for large sweeps\n"
+    "  --crypto on|off       the sessions' cryptography (on); off for large sweeps\n"
     "  --join-interval MS    time between two joins (100)\n"
     "  --settle MS           time between the build and the lookups (join: 120000, global: 0)\n"
     "  --refresh MS          bucket refresh period of the nodes (60000)\n"

@@ -169,6 +169,17 @@ io_app(void *arg, uint64_t now, const struct kbr_contact *from, uint8_t type,
 	return dht_handle_request(nd->dht, now, from, type, body, len, answer, answer_len);
 }
 
+static bool
+io_intercept(void *arg, uint64_t now, const struct kbr_msg *req, const struct kbr_addr *from,
+    struct kbr_msg *answer)
+{
+	struct node_io *io = arg;
+
+	(void)now;
+	(void)from;
+	return sim_attack_intercept(io->s, io->i, req, answer);
+}
+
 /* Node i lives at 127.a.b.c:4000 with a.b.c = i: virtual, nothing leaves the process. */
 static void
 node_addr(uint32_t i, struct kbr_addr *a)
@@ -240,6 +251,7 @@ sim_add_node(struct sim *s)
 	kio.send = io_send;
 	kio.random = io_random;
 	kio.app_request = io_app;
+	kio.intercept = io_intercept;
 	nd->k = kbr_new(&s->o.p, nd->ident, &kio);
 	if (nd->k != NULL)
 		nd->store = dht_store_mem_new(SIM_STORE_RECORDS);
@@ -350,12 +362,8 @@ dispatch(struct sim *s, struct sim_event *e)
 			s->r.lost++;
 			break;
 		}
-		if (nd->malicious && s->attacking) {
-			sim_attack_input(s, e->node, e->buf, e->len, &e->from);
-			break;
-		}
-		if (nd->liar && sim_dht_attack_input(s, e->node, e->buf, e->len, &e->from))
-			break;
+		if (nd->malicious && s->attacking && s->o.attack == ATTACK_DROP)
+			break;		/* answers nothing at all */
 		kbr_input(nd->k, s->now, e->buf, e->len, &e->from);
 		sim_touch(s, e->node);
 		break;

@@ -129,6 +129,7 @@ struct sim {
 	size_t nheap, heapcap;
 	uint64_t seq;
 	bool attacking;			/* malicious nodes misbehave (the lookup phase) */
+	uint8_t lie[KBR_MAX_APP_BODY];	/* a liar's answer body, sent at once */
 	uint32_t *malicious_sorted;	/* malicious node indices sorted by node ID */
 	uint32_t nmalicious;
 	struct sim_result r;
@@ -177,14 +178,12 @@ int sim_build_global(struct sim *s);
 int sim_build_join(struct sim *s);
 void sim_choose_malicious(struct sim *s);
 
-/* attack.c: what malicious nodes do with a datagram addressed to them */
-void sim_attack_input(struct sim *s, uint32_t i, const uint8_t *buf, size_t len,
-    const struct kbr_addr *from);
-
-/* DHT attacks: answers a FIND_VALUE for a key node i lies about; false if the datagram is
- * anything else (the node's real kbr takes it). */
-bool sim_dht_attack_input(struct sim *s, uint32_t i, const uint8_t *buf, size_t len,
-    const struct kbr_addr *from);
+/* attack.c: node i's kbr_io.intercept. Malicious nodes under attack (closer, garbage)
+ * answer FIND_NODE their way and nothing of the DHT's; liars answer FIND_VALUE for their
+ * key with the lie. False: the node answers as usual. (Under "drop" the datagrams never
+ * reach a malicious node: sim.c drops them.) */
+bool sim_attack_intercept(struct sim *s, uint32_t i, const struct kbr_msg *in,
+    struct kbr_msg *out);
 
 /* workload.c: lookups and churn */
 int sim_run_lookups(struct sim *s);
