@@ -79,18 +79,44 @@ fold(const struct dht_record **best, size_t *nbest, const struct dht_record *r)
 	(*nbest)++;
 }
 
+/* Records already checked in this vote: the replicas mostly answer with the same bytes,
+ * and each distinct record needs its signature checked only once. */
+enum { CHECKED_MAX = 64 };
+
+struct checked {
+	const struct dht_record *r[CHECKED_MAX];
+	bool ok[CHECKED_MAX];
+	size_t n;
+};
+
+static bool
+record_ok(struct checked *c, const struct dht_record *r, uint64_t now)
+{
+	bool ok;
+
+	for (size_t i = 0; i < c->n; i++)
+		if (dht_record_equal(c->r[i], r))
+			return c->ok[i];
+	ok = dht_record_verify(r, now) == DHT_OK;
+	if (c->n < CHECKED_MAX) {
+		c->r[c->n] = r;
+		c->ok[c->n++] = ok;
+	}
+	return ok;
+}
+
 /* Checks the records of one answer: a vote for the one owner of its valid records, or for
  * nobody when there is none or when there are several (a replica that mixes owners lies). */
 static void
 sift(struct ballot *b, const struct dht_vote_answer *a, const struct nodeid *key,
-    uint64_t now)
+    uint64_t now, struct checked *c)
 {
 	b->owner = NULL;
 	b->nbest = 0;
 	for (size_t i = 0; i < a->n; i++) {
 		const struct dht_record *r = &a->records[i];
 
-		if (!nodeid_eq(&r->key, key) || dht_record_verify(r, now) != DHT_OK)
+		if (!nodeid_eq(&r->key, key) || !record_ok(c, r, now))
 			continue;
 		if (b->owner == NULL)
 			b->owner = r->owner;
@@ -146,6 +172,7 @@ dht_vote(const struct nodeid *key, uint64_t now, const struct dht_vote_answer *a
 {
 	struct ballot ballots[DHT_VOTE_MAX_ANSWERS];
 	const struct dht_record *best[DHT_VOTE_MAX_RECORDS];
+	struct checked checked = {.n = 0};
 	size_t nbest = 0, win = 0;
 	unsigned votes = 0;
 
@@ -163,7 +190,7 @@ dht_vote(const struct nodeid *key, uint64_t now, const struct dht_vote_answer *a
 		return 0;
 
 	for (size_t i = 0; i < n; i++)
-		sift(&ballots[i], &answers[i], key, now);
+		sift(&ballots[i], &answers[i], key, now, &checked);
 	/* at most one candidate can have more than half of the votes */
 	for (win = 0; win < n; win++) {
 		votes = 0;
