@@ -17,6 +17,7 @@ libevent-dev
 libcmocka-dev
 python3
 python3-pytest
+python3-cryptography
 gnuplot-nox
 kamailio
 kamailio-utils-modules
