@@ -18,6 +18,7 @@ libcmocka-dev
 python3
 python3-pytest
 python3-cryptography
+python3-opendht
 gnuplot-nox
 kamailio
 kamailio-utils-modules
