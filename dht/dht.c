@@ -26,6 +26,7 @@ enum target_state {
 
 enum {
 	GET_RESTARTS = 2,		/* a VALUE stream that changed under us is read again */
+	OP_MAX_TARGETS = 2 * DHT_MAX_R,	/* a get also asks likely replicas before the end */
 };
 
 struct op;
@@ -35,6 +36,8 @@ struct target {
 	struct op *op;
 	struct kbr_contact c;
 	bool self;
+	bool final;			/* among the r closest of the finished lookup */
+	uint64_t soft_at;		/* get: when its first FIND_VALUE is late */
 	uint8_t state;			/* enum target_state */
 	uint8_t status;			/* put: the STORE answer's status */
 	uint16_t offset;		/* put: next chunk to send */
@@ -55,8 +58,13 @@ struct op {
 	uint16_t enc_len;
 	struct dht_record rec;		/* put */
 	uint32_t transfer;
-	struct target t[DHT_MAX_R];
-	unsigned nt, pending;
+	struct target t[OP_MAX_TARGETS];
+	unsigned nt, pending;		/* pending: final targets not done, + 1 while sending */
+	/* a get: the lookup ended (the final targets are known); the caller has its answer;
+	 * FIND_VALUEs in flight (the operation is freed once finished and none is) */
+	bool located, finished;
+	unsigned inflight;
+	unsigned undecided;		/* answers the last early vote had (0: none) */
 	dht_put_cb put_cb;
 	dht_get_cb get_cb;
 	void *arg;
@@ -197,13 +205,16 @@ static void get_finish(struct op *op);
 static void
 op_release(struct op *op)
 {
-	if (--op->pending > 0)
+	if (--op->pending > 0 || op->finished)
 		return;
 	if (op->kind == OP_PUT)
 		put_finish(op);
 	else
 		get_finish(op);
 }
+
+static bool get_conclude(struct op *op, bool early);
+static void op_maybe_free(struct op *op);
 
 static void
 target_done(struct target *t, uint8_t state)
@@ -213,6 +224,10 @@ target_done(struct target *t, uint8_t state)
 	if (t->state != T_PENDING)
 		return;
 	t->state = state;
+	if (op->kind == OP_GET && (!t->final || op->finished))
+		return;		/* an early ask, its answer kept for when the lookup ends */
+	if (op->kind == OP_GET && op->located && op->pending > 1 && get_conclude(op, true))
+		return;
 	op_release(op);
 }
 
@@ -273,31 +288,61 @@ put_finish(struct op *op)
 	cb(arg, 2 * stored > asked ? 0 : -EIO, stored, asked, refused);
 }
 
-/* The r nodes closest to the key among the lookup's result and this node. */
-static void
-choose_targets(struct op *op, const struct kbr_contact *res, size_t n)
+/* The target for contact c (self: this node), reusing one a get asked early. */
+static struct target *
+target_for(struct op *op, const struct kbr_contact *c, bool self, bool *fresh)
+{
+	struct target *t;
+
+	*fresh = false;
+	for (unsigned i = 0; i < op->nt; i++)
+		if (!self && !op->t[i].self && nodeid_eq(&op->t[i].c.id, &c->id))
+			return &op->t[i];
+	if (op->nt == OP_MAX_TARGETS)
+		return NULL;
+	t = &op->t[op->nt++];
+	memset(t, 0, sizeof(*t));
+	t->op = op;
+	t->self = self;
+	if (self)
+		t->c.id = *kbr_self_id(op->d->k);
+	else
+		t->c = *c;
+	*fresh = true;
+	return t;
+}
+
+/* Marks the r nodes closest to the key among the lookup's result and this node as the
+ * operation's final targets; returns the fresh ones (not asked yet) in out. */
+static unsigned
+choose_targets(struct op *op, const struct kbr_contact *res, size_t n, struct target **out)
 {
 	struct dht *d = op->d;
 	const struct nodeid *self = kbr_self_id(d->k);
 	bool self_placed = false;
+	unsigned chosen = 0, nfresh = 0;
 	size_t i = 0;
 
-	op->nt = 0;
-	while (op->nt < d->p.r && (i < n || !self_placed)) {
-		struct target *t = &op->t[op->nt];
+	op->pending = 0;
+	while (chosen < d->p.r && (i < n || !self_placed)) {
+		bool me = !self_placed && (i == n || kbr_distance_cmp(&op->key, self,
+		    &res[i].id) < 0), fresh;
+		struct target *t = target_for(op, me ? NULL : &res[i], me, &fresh);
 
-		memset(t, 0, sizeof(*t));
-		t->op = op;
-		if (!self_placed && (i == n || kbr_distance_cmp(&op->key, self, &res[i].id) < 0)) {
-			t->self = true;
-			t->c.id = *self;
+		if (me)
 			self_placed = true;
-		} else {
-			t->c = res[i++];
-		}
-		op->nt++;
+		else
+			i++;
+		if (t == NULL || t->final)
+			continue;
+		t->final = true;
+		chosen++;
+		if (fresh)
+			out[nfresh++] = t;
+		if (t->state == T_PENDING)
+			op->pending++;
 	}
-	op->pending = op->nt;
+	return nfresh;
 }
 
 static int ask_find(struct target *t);
@@ -324,20 +369,24 @@ serve_self(struct target *t)
 }
 
 /* The lookup of a put's or get's key ended: ask the r closest (this node among them if it
- * is one). */
+ * is one) that a get has not asked yet. */
 static void
 op_lookup_done(void *arg, const struct nodeid *target, const struct kbr_contact *res,
     size_t n, const struct kbr_lookup_stats *st)
 {
 	struct op *op = arg;
+	struct target *fresh[OP_MAX_TARGETS];
+	unsigned nfresh;
 
 	(void)target;
 	(void)st;
-	choose_targets(op, res, n);
+	nfresh = choose_targets(op, res, n, fresh);
+	op->located = true;
 	op->pending++;
+	op->inflight++;		/* a get finishing in the loop stays until its end */
 	/* the remote replicas first, then this node */
-	for (unsigned i = 0; i < op->nt; i++) {
-		struct target *t = &op->t[i];
+	for (unsigned i = 0; i < nfresh; i++) {
+		struct target *t = fresh[i];
 		int err;
 
 		if (t->self)
@@ -350,10 +399,53 @@ op_lookup_done(void *arg, const struct nodeid *target, const struct kbr_contact 
 		if (err != 0)
 			target_done(t, T_FAILED);
 	}
-	for (unsigned i = 0; i < op->nt; i++)
-		if (op->t[i].self)
-			serve_self(&op->t[i]);
+	for (unsigned i = 0; i < nfresh; i++)
+		if (fresh[i]->self)
+			serve_self(fresh[i]);
+	op->inflight--;
+	if (op->finished) {
+		op_maybe_free(op);
+		return;
+	}
+	if (op->kind == OP_GET && op->pending > 1 && get_conclude(op, true))
+		return;
 	op_release(op);
+}
+
+/* A get's lookup heard from `from`: if fewer than r of the contacts it names are closer to
+ * the key than it is, it is likely one of the r closest (a replica knows its neighbours),
+ * and is asked for the value at once instead of when the lookup ends. */
+static void
+op_lookup_progress(void *arg, const struct nodeid *key, const struct kbr_contact *from,
+    const struct kbr_contact *hints, size_t n)
+{
+	struct op *op = arg;
+	unsigned closer = 0;
+	struct target *t;
+	bool fresh;
+
+	if (op->kind != OP_GET || op->located)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (kbr_distance_cmp(key, &hints[i].id, &from->id) < 0)
+			closer++;
+	if (closer >= op->d->p.r)
+		return;
+	t = target_for(op, from, false, &fresh);
+	if (t == NULL || !fresh)
+		return;
+	if (ask_find(t) != 0)
+		t->state = T_FAILED;
+}
+
+static int
+op_locate(struct op *op, uint64_t now)
+{
+	struct kbr_lookup_opts o = {.want = op->d->p.r, .progress = op_lookup_progress};
+
+	if (o.want > kbr_get_params(op->d->k)->s)
+		o.want = kbr_get_params(op->d->k)->s;
+	return kbr_lookup_start_opts(op->d->k, now, &op->key, &o, op_lookup_done, op);
 }
 
 int
@@ -378,7 +470,7 @@ dht_put(struct dht *d, uint64_t now, const struct dht_record *r, dht_put_cb cb, 
 	op->put_cb = cb;
 	op->arg = arg;
 	d->st.puts++;
-	err = kbr_lookup_start(d->k, now, &r->key, op_lookup_done, op);
+	err = op_locate(op, now);
 	if (err != 0) {
 		op_unlink_free(op);
 		return err;
@@ -500,11 +592,25 @@ ask_find(struct target *t)
 
 	m.key = op->key;
 	m.offset = t->got;
+	if (t->soft_at == 0)
+		t->soft_at = kbr_now(op->d->k) + kbr_request_wait(op->d->k, kbr_now(op->d->k),
+		    &t->c.id);
 	n = dht_msg_find_encode(&m, body, sizeof(body));
 	if (n < 0)
 		return n;
-	return kbr_app_request(op->d->k, kbr_now(op->d->k), &t->c, DHT_FIND_VALUE, body,
+	n = kbr_app_request(op->d->k, kbr_now(op->d->k), &t->c, DHT_FIND_VALUE, body,
 	    (size_t)n, get_answer, t);
+	if (n == 0)
+		op->inflight++;
+	return n;
+}
+
+/* A get that answered its caller goes once no FIND_VALUE of it is in flight. */
+static void
+op_maybe_free(struct op *op)
+{
+	if (op->finished && op->inflight == 0)
+		op_unlink_free(op);
 }
 
 /* Parses a complete stream into the target's records. */
@@ -531,6 +637,11 @@ get_answer(void *arg, int status, const struct kbr_contact *from, uint8_t type,
 	struct dht_value_msg v;
 
 	(void)from;
+	t->op->inflight--;
+	if (t->op->finished) {
+		op_maybe_free(t->op);
+		return;
+	}
 	if (status != 0 || type != DHT_VALUE || dht_msg_value_decode(&v, body, len) != 0) {
 		target_done(t, T_FAILED);
 		return;
@@ -574,29 +685,62 @@ get_answer(void *arg, int status, const struct kbr_contact *from, uint8_t type,
 	target_done(t, T_DONE);
 }
 
-static void
-get_finish(struct op *op)
+/* Votes over the final targets that answered and gives the caller its answer. early: only
+ * if the answer is decided without the others: those that have not answered are late (past
+ * their first timeout), more than half of the final targets answered, all for the same
+ * owner, and none lacks a winning record. Returns whether the get finished. */
+static bool
+get_conclude(struct op *op, bool early)
 {
 	struct dht *d = op->d;
 	struct dht_vote_answer answers[DHT_MAX_R];
-	unsigned idx[DHT_MAX_R], n = 0;
-	struct dht_vote_result *res = calloc(1, sizeof(*res));
+	unsigned idx[DHT_MAX_R], n = 0, nfinal = 0;
+	struct dht_vote_result *res;
 	dht_get_cb cb = op->get_cb;
 	void *arg = op->arg;
 
 	for (unsigned i = 0; i < op->nt; i++) {
-		if (op->t[i].state != T_DONE)
+		if (!op->t[i].final)
+			continue;
+		nfinal++;
+		if (early && op->t[i].state == T_PENDING && kbr_now(d->k) < op->t[i].soft_at)
+			return false;
+		if (op->t[i].state != T_DONE || n == DHT_MAX_R)
 			continue;
 		answers[n].records = op->t[i].recs;
 		answers[n].n = op->t[i].nrecs;
 		idx[n++] = i;
 	}
+	if (early && (2 * n <= nfinal || n == op->undecided))
+		return false;	/* too few answers, or the same as at the last try */
+	res = calloc(1, sizeof(*res));
 	if (res == NULL || dht_vote(&op->key, kbr_now(d->k), answers, n, res) != 0) {
+		if (early) {
+			free(res);
+			return false;
+		}
 		free(res);
-		op_unlink_free(op);
+		op->finished = true;
 		cb(arg, -ENOMEM, NULL);
-		return;
+		op_maybe_free(op);
+		return true;
 	}
+	if (early) {
+		/* "nothing" is never decided early: the late ones may be the replicas that
+		 * hold the name, and the others nodes that do not */
+		bool decided = res->status == DHT_VOTE_FOUND && res->votes_for_owner == n &&
+		    2 * n > nfinal;
+
+		for (unsigned a = 0; a < n && decided; a++)
+			decided = !res->repair[a];
+		if (!decided) {
+			op->undecided = n;
+			free(res);
+			return false;
+		}
+		d->st.gets_early++;
+	}
+	op->finished = true;
 	if (res->status == DHT_VOTE_FOUND) {
 		d->st.gets_found++;
 		for (unsigned a = 0; a < n; a++) {
@@ -615,9 +759,18 @@ get_finish(struct op *op)
 	} else if (res->status == DHT_VOTE_CONFLICT) {
 		d->st.gets_conflict++;
 	}
-	op_unlink_free(op);
+	op->inflight++;		/* the caller may start others: keep op until it returns */
 	cb(arg, 0, res);
 	free(res);
+	op->inflight--;
+	op_maybe_free(op);
+	return true;
+}
+
+static void
+get_finish(struct op *op)
+{
+	(void)get_conclude(op, false);
 }
 
 int
@@ -634,7 +787,7 @@ dht_get(struct dht *d, uint64_t now, const struct nodeid *key, dht_get_cb cb, vo
 	op->get_cb = cb;
 	op->arg = arg;
 	d->st.gets++;
-	err = kbr_lookup_start(d->k, now, key, op_lookup_done, op);
+	err = op_locate(op, now);
 	if (err != 0) {
 		op_unlink_free(op);
 		return err;
@@ -984,7 +1137,23 @@ dht_tick(struct dht *d, uint64_t now)
 		if (d->in[i].used && d->in[i].started + DHT_TRANSFER_MS <= now)
 			d->in[i].used = false;
 	next = d->next_expire < d->next_maintain ? d->next_expire : d->next_maintain;
-	return next < d->next_republish ? next : d->next_republish;
+	if (d->next_republish < next)
+		next = d->next_republish;
+	/* gets waiting only for late replicas may be decided */
+	for (struct op *op = d->ops, *on; op != NULL; op = on) {
+		on = op->next;
+		if (op->kind != OP_GET || !op->located || op->finished || op->pending <= 1)
+			continue;
+		for (unsigned i = 0; i < op->nt; i++) {
+			const struct target *t = &op->t[i];
+
+			if (t->final && t->state == T_PENDING && t->soft_at > now &&
+			    t->soft_at < next)
+				next = t->soft_at;
+		}
+		(void)get_conclude(op, true);	/* may free op */
+	}
+	return next;
 }
 
 struct dht *

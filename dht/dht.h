@@ -82,6 +82,7 @@ int dht_get(struct dht *d, uint64_t now, const struct nodeid *key, dht_get_cb cb
 
 struct dht_stats {
 	uint64_t puts, puts_ok, gets, gets_found, gets_conflict;
+	uint64_t gets_early;		/* decided before every replica answered */
 	uint64_t stores_served, finds_served, repairs_sent, republished;
 };
 void dht_get_stats(const struct dht *d, struct dht_stats *st);

@@ -2,9 +2,12 @@
  * timeouts and retries, lookups, joining and table maintenance. Sans-I/O: see kbr.h.
  *
  * Timers (all driven by kbr_tick):
- *   RPC deadline     rpc_timeout_ms after each attempt: resend with a fresh transaction id
- *                    (rpc_retries times; the peer's session is renewed first), then report
- *                    the failure to the table or lookup.
+ *   RPC deadline     the peer's round-trip timeout after the first attempt (see
+ *                    kbr_params), twice the last wait after each retry: resend with a
+ *                    fresh transaction id (rpc_retries times; the peer's session is renewed
+ *                    first), then report the failure to the table or lookup. A lookup's
+ *                    RPC has its soft timeout at the first deadline: the lookup stops
+ *                    waiting for it, while an answer to any attempt is still taken.
  *   maintenance      every refresh_ms / 4: refresh lookups for buckets not heard from in
  *                    refresh_ms, bootstrap pings while the table is empty.
  *   sessions         kbr_session_tick (kbr/session.c lists its own).
@@ -44,7 +47,11 @@ enum {
 
 struct rpc {
 	uint64_t tid;
+	uint64_t prev_tid;		/* the attempt before: its late answer counts too */
 	uint64_t deadline;
+	uint64_t sent_at;		/* of the first attempt */
+	unsigned wait;			/* ms the last attempt waits */
+	bool sample;			/* an answer to the first attempt times the round trip */
 	struct kbr_addr to;
 	struct nodeid id;		/* valid if id_known */
 	bool id_known;
@@ -65,6 +72,7 @@ struct lookup_slot {
 	uint64_t gen;
 	uint8_t purpose;		/* enum lookup_purpose */
 	kbr_lookup_cb cb;
+	kbr_lookup_progress_cb progress;
 	void *arg;
 };
 
@@ -89,6 +97,7 @@ struct kbr {
 	uint64_t next_maintenance;
 
 	struct kbr_addr observed;
+	struct kbr_rtt rtt;		/* over all peers: for peers without an estimate */
 	struct kbr_stats stats;
 	uint64_t now;			/* of the running (or last) call */
 };
@@ -117,14 +126,50 @@ send_msg(struct kbr *k, uint64_t now, const struct kbr_msg *m, const struct kbr_
 	(void)kbr_session_send(k->sess, now, id, to, buf, (size_t)n);
 }
 
+/* How long the first attempt of a request to id (NULL: known by address only) waits (see
+ * kbr_params). */
+static unsigned
+first_wait(struct kbr *k, uint64_t now, const struct nodeid *id)
+{
+	unsigned lo = k->p.rpc_timeout_min_ms, hi = k->p.rpc_timeout_ms, t;
+	const struct kbr_rtt *est;
+
+	if (id == NULL)
+		return hi;	/* an identity and a handshake to find out first */
+	est = kbr_session_rtt(k->sess, id);
+	if (kbr_session_established(k->sess, id, now)) {
+		if (est != NULL && est->valid)
+			return kbr_rtt_timeout(est, lo, hi);
+		return kbr_rtt_timeout(&k->rtt, lo, hi);
+	}
+	/* a handshake's round trip comes first */
+	t = kbr_rtt_timeout(est != NULL && est->valid ? est : &k->rtt, lo, hi);
+	return t >= hi / 2 ? hi : 2 * t;
+}
+
+unsigned
+kbr_request_wait(struct kbr *k, uint64_t now, const struct nodeid *id)
+{
+	return first_wait(k, now, id);
+}
+
 static void
 send_request(struct kbr *k, uint64_t now, struct rpc *r)
 {
 	struct kbr_msg m;
 
 	memset(&m, 0, sizeof(m));
+	r->prev_tid = r->tid;
 	r->tid = random64(k);
-	r->deadline = now + k->p.rpc_timeout_ms;
+	if (r->tries == 0) {
+		r->wait = first_wait(k, now, r->id_known ? &r->id : NULL);
+		r->sent_at = now;
+		r->sample = r->id_known && kbr_session_established(k->sess, &r->id, now);
+	} else {
+		r->wait = r->wait >= k->p.rpc_timeout_ms / 2 ? k->p.rpc_timeout_ms : 2 * r->wait;
+		r->sample = false;	/* Karn: a retried request times nothing */
+	}
+	r->deadline = now + r->wait;
 	r->tries++;
 	m.type = r->req_type;
 	m.tid = r->tid;
@@ -287,9 +332,25 @@ lookup_pump(struct kbr *k, uint64_t now, struct lookup_slot *s)
 		cb(arg, &target, res, nres, &st);
 }
 
+/* The k contacts closest to target that are not known to have failed (those only if
+ * there are no others). */
+static size_t
+lookup_initial(struct kbr *k, const struct nodeid *target, struct kbr_contact *out)
+{
+	struct kbr_contact c[2 * KBR_MAX_K];
+	size_t n = kbr_table_closest(k->table, target, c, 2 * k->p.k), got = 0;
+
+	for (size_t i = 0; i < n && got < k->p.k; i++)
+		if (c[i].fails == 0)
+			out[got++] = c[i];
+	for (size_t i = 0; i < n && got == 0 && i < k->p.k; i++)
+		out[i] = c[i];
+	return got > 0 ? got : (n < k->p.k ? n : k->p.k);
+}
+
 static int
 lookup_begin(struct kbr *k, uint64_t now, const struct nodeid *target, uint8_t purpose,
-    kbr_lookup_cb cb, void *arg)
+    const struct kbr_lookup_opts *o, kbr_lookup_cb cb, void *arg)
 {
 	struct kbr_contact init[KBR_MAX_K];
 	struct lookup_slot *s = NULL;
@@ -303,13 +364,20 @@ lookup_begin(struct kbr *k, uint64_t now, const struct nodeid *target, uint8_t p
 	}
 	if (s == NULL)
 		return -EBUSY;
-	n = kbr_table_closest(k->table, target, init, k->p.k);
+	if (o != NULL && (o->want < 1 || o->want > k->p.s))
+		return -EINVAL;
+	n = lookup_initial(k, target, init);
 	s->l = kbr_lookup_new(target, &k->p, &k->self->id, init, n);
 	if (s->l == NULL)
 		return -ENOMEM;
+	(void)kbr_lookup_want(s->l, o != NULL ? o->want : k->p.s);
+	/* a join asks widely: the nodes around the new one must all learn of it */
+	if (purpose == LOOKUP_JOIN)
+		(void)kbr_lookup_window(s->l, k->p.k);
 	s->gen = ++k->next_gen;
 	s->purpose = purpose;
 	s->cb = cb;
+	s->progress = o != NULL ? o->progress : NULL;
 	s->arg = arg;
 	k->stats.lookups_started++;
 	lookup_pump(k, now, s);
@@ -321,7 +389,15 @@ kbr_lookup_start(struct kbr *k, uint64_t now, const struct nodeid *target, kbr_l
     void *arg)
 {
 	k->now = now;
-	return lookup_begin(k, now, target, LOOKUP_USER, cb, arg);
+	return lookup_begin(k, now, target, LOOKUP_USER, NULL, cb, arg);
+}
+
+int
+kbr_lookup_start_opts(struct kbr *k, uint64_t now, const struct nodeid *target,
+    const struct kbr_lookup_opts *o, kbr_lookup_cb cb, void *arg)
+{
+	k->now = now;
+	return lookup_begin(k, now, target, LOOKUP_USER, o, cb, arg);
 }
 
 static void
@@ -332,7 +408,7 @@ refresh_bucket(struct kbr *k, uint64_t now, unsigned i)
 
 	k->io.random(k->io.arg, rnd, sizeof(rnd));
 	kbr_table_bucket_random_id(k->table, i, rnd, &target);
-	(void)lookup_begin(k, now, &target, LOOKUP_REFRESH, NULL, NULL);
+	(void)lookup_begin(k, now, &target, LOOKUP_REFRESH, NULL, NULL, NULL);
 }
 
 /* After the join lookup: refresh every bucket farther away than the closest neighbour. */
@@ -451,7 +527,8 @@ handle_reply(struct kbr *k, uint64_t now, const struct kbr_msg *m, const struct 
 	size_t i;
 
 	for (i = 0; i < k->nrpcs; i++)
-		if (k->rpcs[i].tid == m->tid)
+		if (k->rpcs[i].tid == m->tid ||
+		    (k->rpcs[i].tries > 1 && k->rpcs[i].prev_tid == m->tid))
 			break;
 	if (i == k->nrpcs) {
 		k->stats.dropped_unsolicited++;
@@ -468,6 +545,14 @@ handle_reply(struct kbr *k, uint64_t now, const struct kbr_msg *m, const struct 
 	}
 	rpc_remove(k, i);	/* a reply is accepted once: replays find no RPC */
 
+	if (r.sample && r.tid == m->tid) {
+		struct kbr_rtt *est = kbr_session_rtt(k->sess, &m->sender);
+		uint64_t ms = now > r.sent_at ? now - r.sent_at : 0;
+
+		if (est != NULL)
+			kbr_rtt_sample(est, ms);
+		kbr_rtt_sample(&k->rtt, ms);
+	}
 	table_seen(k, now, &m->sender, from);
 	if (r.purpose == RPC_APP) {
 		struct kbr_contact c;
@@ -483,7 +568,7 @@ handle_reply(struct kbr *k, uint64_t now, const struct kbr_msg *m, const struct 
 		k->observed = m->u.observed;
 		if (r.purpose == RPC_BOOTSTRAP && !k->joined) {
 			k->joined = true;
-			(void)lookup_begin(k, now, &k->self->id, LOOKUP_JOIN, NULL, NULL);
+			(void)lookup_begin(k, now, &k->self->id, LOOKUP_JOIN, NULL, NULL, NULL);
 		}
 		return;
 	}
@@ -497,7 +582,18 @@ handle_reply(struct kbr *k, uint64_t now, const struct kbr_msg *m, const struct 
 		 * asked (a message that waited for a handshake goes to the proven address) */
 		(void)kbr_lookup_answered_from(s->l, r.path, &m->sender, from);
 		kbr_lookup_reply(s->l, r.path, &m->sender, m->u.nodes.nodes, m->u.nodes.count);
-		lookup_pump(k, now, s);
+		if (s->progress != NULL) {
+			struct kbr_contact c;
+
+			memset(&c, 0, sizeof(c));
+			c.id = m->sender;
+			c.addr = *from;
+			s->progress(s->arg, kbr_lookup_target(s->l), &c, m->u.nodes.nodes,
+			    m->u.nodes.count);
+		}
+		/* the progress callback may not end the lookup, but may start others */
+		if ((s = lookup_by_gen(k, r.lookup_gen)) != NULL)
+			lookup_pump(k, now, s);
 	}
 }
 
@@ -649,12 +745,25 @@ kbr_tick(struct kbr *k, uint64_t now)
 			continue;
 		}
 		if (r->tries <= k->p.rpc_retries) {
+			bool soft = r->tries == 1 && r->purpose == RPC_LOOKUP;
+			uint64_t gen = r->lookup_gen;
+			unsigned path = r->path;
+			struct nodeid id = r->id;
+			struct lookup_slot *s;
+
 			/* no answer: the retry goes over a new session, in case the peer lost
 			 * the old one (a restart) */
 			if (r->id_known)
 				kbr_session_suspect(k->sess, &r->id);
 			send_request(k, now, r);
 			i++;
+			/* the soft timeout: the path asks its next candidate meanwhile (new
+			 * RPCs go at the end and are not due) */
+			if (soft && (s = lookup_by_gen(k, gen)) != NULL &&
+			    kbr_lookup_slow(s->l, path, &id) == 0) {
+				k->stats.rpcs_slow++;
+				lookup_pump(k, now, s);
+			}
 			continue;
 		}
 		struct rpc dead = *r;
@@ -782,6 +891,12 @@ uint64_t
 kbr_now(const struct kbr *k)
 {
 	return k->now;
+}
+
+const struct kbr_params *
+kbr_get_params(const struct kbr *k)
+{
+	return &k->p;
 }
 
 const struct kbr_table *

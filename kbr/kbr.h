@@ -53,6 +53,15 @@ typedef void (*kbr_app_cb)(void *arg, int status, const struct kbr_contact *from
 typedef void (*kbr_lookup_cb)(void *arg, const struct nodeid *target,
     const struct kbr_contact *res, size_t n, const struct kbr_lookup_stats *st);
 
+/* Lookup progress: the node `from` answered the lookup, naming these contacts (hints). */
+typedef void (*kbr_lookup_progress_cb)(void *arg, const struct nodeid *target,
+    const struct kbr_contact *from, const struct kbr_contact *hints, size_t n);
+
+struct kbr_lookup_opts {
+	unsigned want;			/* results needed, 1..s (see kbr/lookup.h) */
+	kbr_lookup_progress_cb progress;	/* may be NULL */
+};
+
 enum {
 	KBR_MAX_LOOKUPS = 64,		/* concurrent lookups */
 	KBR_MAX_RPCS = 1024,		/* RPCs in flight */
@@ -69,6 +78,7 @@ struct kbr_stats {
 	    challenges_sent, roams, sessions_evicted;
 	uint64_t lookups_started, lookups_done;
 	uint64_t rpcs_timed_out;
+	uint64_t rpcs_slow;		/* lookup RPCs past their soft timeout */
 	uint64_t app_requests_in, app_requests_out;
 };
 
@@ -96,6 +106,11 @@ int kbr_bootstrap(struct kbr *k, uint64_t now, const struct kbr_addr *addr);
  * many lookups) or -ENOMEM. */
 int kbr_lookup_start(struct kbr *k, uint64_t now, const struct nodeid *target,
     kbr_lookup_cb cb, void *arg);
+/* The same with fewer results wanted (the lookup then ends sooner: each path waits for
+ * want / d of its closest candidates) and a progress callback, which must not call
+ * kbr_free. Returns 0, -EINVAL, -EBUSY or -ENOMEM. */
+int kbr_lookup_start_opts(struct kbr *k, uint64_t now, const struct nodeid *target,
+    const struct kbr_lookup_opts *o, kbr_lookup_cb cb, void *arg);
 
 /* Puts a contact straight into the routing table, without any handshake. Only for
  * building an overlay from global knowledge (the simulator's large sweeps); a node on a
@@ -110,6 +125,10 @@ int kbr_add_contact(struct kbr *k, uint64_t now, const struct nodeid *id,
 int kbr_app_request(struct kbr *k, uint64_t now, const struct kbr_contact *to, uint8_t type,
     const uint8_t *body, size_t len, kbr_app_cb cb, void *arg);
 
+/* How long the first attempt of a request to the node id would wait for its answer now
+ * (its soft timeout, from the round-trip estimates; see kbr_params). */
+unsigned kbr_request_wait(struct kbr *k, uint64_t now, const struct nodeid *id);
+
 /* PINGs addr; if it answers, it enters the table. Returns 0 or -EBUSY/-ENOMEM. */
 int kbr_ping(struct kbr *k, uint64_t now, const struct kbr_addr *addr);
 
@@ -118,6 +137,7 @@ int kbr_ping(struct kbr *k, uint64_t now, const struct kbr_addr *addr);
 uint64_t kbr_now(const struct kbr *k);
 
 const struct kbr_table *kbr_get_table(const struct kbr *k);
+const struct kbr_params *kbr_get_params(const struct kbr *k);
 const struct nodeid *kbr_self_id(const struct kbr *k);
 void kbr_get_stats(const struct kbr *k, struct kbr_stats *st);
 /* The address peers saw us at (from the latest PONG); family KBR_AF_NONE if none yet. */

@@ -11,6 +11,7 @@ enum cand_state {
 	CAND_IN_FLIGHT,
 	CAND_ANSWERED,
 	CAND_FAILED,
+	CAND_SLOW,		/* had its soft timeout: not waited for, a late answer counts */
 };
 
 /* One path: its candidates, closest to the target first, each claimed by this path. */
@@ -39,6 +40,8 @@ struct kbr_lookup {
 	struct nodeid self;
 	bool has_self;
 	unsigned k, s, d, alpha;
+	unsigned want;			/* results the caller needs (1..s) */
+	unsigned window;		/* closest candidates a path waits for: want / d, rounded up */
 	unsigned turn;			/* path kbr_lookup_next serves first */
 	struct kbr_lookup_stats st;
 	/* IDs on any path's list, sorted by nodeid_cmp. Every claimed ID is on exactly one
@@ -227,18 +230,26 @@ path_add(struct kbr_lookup *l, struct lookup_path *p, const struct kbr_contact *
 	p->n++;
 }
 
-/* Looks at the k closest candidates of p that have not failed: returns the index of the
- * closest NEW one (or -1) and tells whether any of them is in flight. */
+/* Looks at the window (the closest candidates of p that neither failed nor are slow):
+ * returns the index of the closest NEW one (or -1) and tells whether any of them, or a slow
+ * candidate closer than the window's end, is in flight. The path has ended when neither is
+ * the case. */
 static int
-path_window(const struct kbr_lookup *l, const struct lookup_path *p, bool *busy)
+path_window(const struct lookup_path *p, unsigned window, bool *busy)
 {
 	unsigned seen = 0;
 	int next = -1;
 
 	*busy = false;
-	for (unsigned i = 0; i < p->n && seen < l->k; i++) {
+	for (unsigned i = 0; i < p->n && seen < window; i++) {
 		if (p->state[i] == CAND_FAILED)
 			continue;
+		if (p->state[i] == CAND_SLOW) {
+			/* not waited for to ask the next (it is not counted), but closer than
+			 * the window's end: the path does not end while it may still answer */
+			*busy = true;
+			continue;
+		}
 		seen++;
 		if (p->state[i] == CAND_NEW && next < 0)
 			next = (int)i;
@@ -246,6 +257,41 @@ path_window(const struct kbr_lookup *l, const struct lookup_path *p, bool *busy)
 			*busy = true;
 	}
 	return next;
+}
+
+static bool
+counted(uint8_t state)
+{
+	return state != CAND_FAILED && state != CAND_SLOW;
+}
+
+/* Each path's window: its own, or more where the want closest candidates of the whole
+ * lookup (neither failed nor slow) reach further into it, so that the merged result holds
+ * them all (a node claimed by one path is never asked by another). */
+static void
+windows(const struct kbr_lookup *l, unsigned *w)
+{
+	unsigned pos[KBR_MAX_D] = {0}, g[KBR_MAX_D] = {0};
+
+	for (unsigned taken = 0; taken < l->want; taken++) {
+		int best = -1;
+
+		for (unsigned pi = 0; pi < l->d; pi++) {
+			const struct lookup_path *p = &l->path[pi];
+
+			while (pos[pi] < p->n && !counted(p->state[pos[pi]]))
+				pos[pi]++;
+			if (pos[pi] < p->n && (best < 0 || kbr_distance_cmp(&l->target,
+			    &p->cand[pos[pi]].id, &l->path[best].cand[pos[best]].id) < 0))
+				best = (int)pi;
+		}
+		if (best < 0)
+			break;
+		g[best]++;
+		pos[best]++;
+	}
+	for (unsigned pi = 0; pi < l->d; pi++)
+		w[pi] = g[pi] > l->window ? g[pi] : l->window;
 }
 
 /* Inserts c into out (closest first, at most max entries), dropping the farthest. */
@@ -296,6 +342,7 @@ kbr_lookup_new(const struct nodeid *target, const struct kbr_params *p,
 	l->s = p->s;
 	l->d = p->d;
 	l->alpha = p->alpha;
+	(void)kbr_lookup_want(l, p->s);
 
 	for (size_t i = 0; i < n; i++)
 		if (!is_self(l, &initial[i].id))
@@ -303,6 +350,32 @@ kbr_lookup_new(const struct nodeid *target, const struct kbr_params *p,
 	for (size_t i = 0; i < nbest; i++)
 		path_add(l, &l->path[i % l->d], &best[i], 1);
 	return l;
+}
+
+int
+kbr_lookup_want(struct kbr_lookup *l, unsigned want)
+{
+	if (l == NULL || want < 1 || want > l->s)
+		return -EINVAL;
+	l->want = want;
+	/* want / d rounded up, at most k (Kademlia's own end: the k closest answered), but at
+	 * least alpha + 1: a path always has a candidate beyond those it asks in parallel, to
+	 * route around a liar */
+	l->window = (want + l->d - 1) / l->d;
+	if (l->window > l->k)
+		l->window = l->k;
+	if (l->window < l->alpha + 1)
+		l->window = l->alpha + 1;
+	return 0;
+}
+
+int
+kbr_lookup_window(struct kbr_lookup *l, unsigned window)
+{
+	if (l == NULL || window < 1 || window > KBR_LOOKUP_MAX_CANDIDATES)
+		return -EINVAL;
+	l->window = window;
+	return 0;
 }
 
 void
@@ -317,18 +390,20 @@ kbr_lookup_free(struct kbr_lookup *l)
 size_t
 kbr_lookup_next(struct kbr_lookup *l, struct kbr_lookup_query *out, size_t max)
 {
+	unsigned w[KBR_MAX_D];
 	size_t got = 0;
 	bool busy;
 
 	if (l == NULL || out == NULL)
 		return 0;
+	windows(l, w);
 	for (unsigned t = 0; t < l->d && got < max; t++) {
 		unsigned pi = (l->turn + t) % l->d;
 		struct lookup_path *p = &l->path[pi];
 		int i;
 
 		while (got < max && p->in_flight < l->alpha &&
-		    (i = path_window(l, p, &busy)) >= 0) {
+		    (i = path_window(p, w[pi], &busy)) >= 0) {
 			p->state[i] = CAND_IN_FLIGHT;
 			p->in_flight++;
 			l->st.queries++;
@@ -341,7 +416,7 @@ kbr_lookup_next(struct kbr_lookup *l, struct kbr_lookup_query *out, size_t max)
 	return got;
 }
 
-/* The candidate id in flight on path, or -1. */
+/* The candidate id asked on path and not yet answered (in flight or slow), or -1. */
 static int
 in_flight_at(const struct kbr_lookup *l, unsigned path, const struct nodeid *id)
 {
@@ -350,9 +425,19 @@ in_flight_at(const struct kbr_lookup *l, unsigned path, const struct nodeid *id)
 	if (path >= l->d)
 		return -1;
 	i = path_find(l, &l->path[path], id);
-	if (i < 0 || l->path[path].state[i] != CAND_IN_FLIGHT)
+	if (i < 0 || (l->path[path].state[i] != CAND_IN_FLIGHT &&
+	    l->path[path].state[i] != CAND_SLOW))
 		return -1;
 	return i;
+}
+
+/* Leaves the in-flight state: the path may ask another candidate in its place. */
+static void
+leave_flight(struct lookup_path *p, unsigned i, uint8_t state)
+{
+	if (p->state[i] == CAND_IN_FLIGHT)
+		p->in_flight--;
+	p->state[i] = state;
 }
 
 int
@@ -369,8 +454,7 @@ kbr_lookup_reply(struct kbr_lookup *l, unsigned path, const struct nodeid *id,
 	if (i < 0)
 		return -ENOENT;
 	p = &l->path[path];
-	p->state[i] = CAND_ANSWERED;
-	p->in_flight--;
+	leave_flight(p, (unsigned)i, CAND_ANSWERED);
 	l->st.replies++;
 	hops = p->hops[i] + 1u;		/* i moves as candidates are added below */
 	for (size_t j = 0; j < n; j++) {
@@ -413,8 +497,7 @@ kbr_lookup_failed(struct kbr_lookup *l, unsigned path, const struct nodeid *id)
 	if (i < 0)
 		return -ENOENT;
 	p = &l->path[path];
-	p->state[i] = CAND_FAILED;
-	p->in_flight--;
+	leave_flight(p, (unsigned)i, CAND_FAILED);
 	l->st.failures++;
 	for (unsigned a = 0; a < l->nalt; a++) {
 		if (!nodeid_eq(&l->alt[a].id, id))
@@ -427,13 +510,46 @@ kbr_lookup_failed(struct kbr_lookup *l, unsigned path, const struct nodeid *id)
 	return 0;
 }
 
+int
+kbr_lookup_slow(struct kbr_lookup *l, unsigned path, const struct nodeid *id)
+{
+	int i;
+
+	if (l == NULL || id == NULL)
+		return -EINVAL;
+	i = in_flight_at(l, path, id);
+	if (i < 0 || l->path[path].state[i] != CAND_IN_FLIGHT)
+		return -ENOENT;
+	leave_flight(&l->path[path], (unsigned)i, CAND_SLOW);
+	l->st.slow++;
+	return 0;
+}
+
+/* True when the node whose ID is the target answered. */
+static bool
+target_answered(const struct kbr_lookup *l)
+{
+	for (unsigned pi = 0; pi < l->d; pi++) {
+		const struct lookup_path *p = &l->path[pi];
+
+		if (p->n > 0 && nodeid_eq(&p->cand[0].id, &l->target) &&
+		    p->state[0] == CAND_ANSWERED)
+			return true;
+	}
+	return false;
+}
+
 bool
 kbr_lookup_done(const struct kbr_lookup *l)
 {
+	unsigned w[KBR_MAX_D];
 	bool busy;
 
+	if (l->want == 1 && target_answered(l))
+		return true;
+	windows(l, w);
 	for (unsigned i = 0; i < l->d; i++)
-		if (path_window(l, &l->path[i], &busy) >= 0 || busy)
+		if (path_window(&l->path[i], w[i], &busy) >= 0 || busy)
 			return false;
 	return true;
 }

@@ -85,6 +85,7 @@ struct peer {
 	struct queued *held;
 	struct queued *queue[KBR_SESSION_QUEUE];
 	uint8_t nqueue;
+	struct kbr_rtt rtt;			/* round trips of requests to it */
 };
 
 struct halfopen {				/* a responder's, until the first DATA */
@@ -1398,6 +1399,14 @@ kbr_session_established(const struct kbr_sessions *s, const struct nodeid *peer,
 	uint32_t slot = peer_find(s, peer);
 
 	return slot != UINT32_MAX && keypair_usable(s, &s->peers[slot].kp[0], now);
+}
+
+struct kbr_rtt *
+kbr_session_rtt(struct kbr_sessions *s, const struct nodeid *peer)
+{
+	uint32_t slot = peer_find(s, peer);
+
+	return slot == UINT32_MAX ? NULL : &s->peers[slot].rtt;
 }
 
 /* ---- timers ---- */

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kbr/rtt.h"
 #include "kbr/types.h"
 #include "puzzle/identity.h"
 
@@ -93,6 +94,9 @@ uint64_t kbr_session_tick(struct kbr_sessions *s, uint64_t now);
 /* True when a session with peer can carry messages now. */
 bool kbr_session_established(const struct kbr_sessions *s, const struct nodeid *peer,
     uint64_t now);
+/* The round-trip estimate kept with peer's session state (it outlives rekeying and moves),
+ * or NULL when the node keeps no state for peer. */
+struct kbr_rtt *kbr_session_rtt(struct kbr_sessions *s, const struct nodeid *peer);
 size_t kbr_sessions_count(const struct kbr_sessions *s);
 size_t kbr_sessions_memory(const struct kbr_sessions *s);
 

@@ -91,6 +91,7 @@ kbr_params_default(struct kbr_params *p)
 	p->c1 = 16;
 	p->c2 = 20;
 	p->rpc_timeout_ms = 1000;
+	p->rpc_timeout_min_ms = 200;
 	p->rpc_retries = 1;
 	p->max_fails = 2;
 	p->replacements = 8;
@@ -113,6 +114,7 @@ kbr_params_check(const struct kbr_params *p)
 	if (p->k < 1 || p->k > KBR_MAX_K || p->s < 1 || p->s > KBR_MAX_S ||
 	    p->d < 1 || p->d > KBR_MAX_D || p->alpha < 1 || p->alpha > KBR_MAX_ALPHA ||
 	    p->c1 > 40 || p->c2 > 40 || p->rpc_timeout_ms < 1 || p->rpc_timeout_ms > 60000 ||
+	    p->rpc_timeout_min_ms < 1 || p->rpc_timeout_min_ms > p->rpc_timeout_ms ||
 	    p->rpc_retries > 5 || p->max_fails < 1 || p->max_fails > 100 ||
 	    p->replacements > KBR_MAX_K || p->refresh_ms < 100 ||
 	    p->msg_window_ms < 1000 || p->msg_window_ms > 3600 * 1000 ||

@@ -45,7 +45,12 @@ struct kbr_params {
 	unsigned d;			/* disjoint lookup paths (4) */
 	unsigned alpha;			/* RPCs in flight per path (3) */
 	unsigned c1, c2;		/* puzzle difficulties (16, 20) */
-	unsigned rpc_timeout_ms;	/* one RPC attempt (1000) */
+	/* An RPC's first attempt waits the peer's round-trip timeout (RFC 6298: SRTT + 4
+	 * RTTVAR; for a peer without one, the node's estimate over all peers, doubled when a
+	 * handshake comes first), never less than rpc_timeout_min_ms nor more than
+	 * rpc_timeout_ms; each retry waits twice as long as the attempt before it. */
+	unsigned rpc_timeout_ms;	/* ceiling, and the timeout before any round trip (1000) */
+	unsigned rpc_timeout_min_ms;	/* floor (200) */
 	unsigned rpc_retries;		/* extra attempts after a timeout (1) */
 	unsigned max_fails;		/* timeouts before a contact is dropped (2) */
 	unsigned replacements;		/* replacement cache per bucket (8) */

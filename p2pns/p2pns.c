@@ -859,6 +859,7 @@ static int
 answer(struct op *op, uint64_t now)
 {
 	struct p2pns *ns = op->ns;
+	struct kbr_lookup_opts one = {.want = 1};
 	unsigned lookups = 0;
 
 	if (op->type == OP_GET) {
@@ -886,7 +887,8 @@ answer(struct op *op, uint64_t now)
 			continue;
 		op->pending++;
 		ns->st.stage2_lookups++;
-		if (kbr_lookup_start(ns->kbr, now, &t->id, located, t) != 0) {
+		/* the node itself is wanted: the lookup ends when it answers */
+		if (kbr_lookup_start_opts(ns->kbr, now, &t->id, &one, located, t) != 0) {
 			t->state = T_FAILED;
 			op->pending--;
 		}

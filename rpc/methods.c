@@ -593,33 +593,83 @@ arg_num(struct rpc_call *call, const struct rpc_arg *a, const char *what)
 	return true;
 }
 
+/* This node as a contact: where it is bound, or where peers see it when it is bound to
+ * the unspecified address. */
+static void
+self_contact(const struct rpc_node *node, struct kbr_contact *c)
+{
+	static const uint8_t zero[16];
+
+	memset(c, 0, sizeof(*c));
+	c->id = *kbr_self_id(node->kbr);
+	if (node->naddrs > 0)
+		c->addr = node->addrs[0];
+	if (node->naddrs == 0 || memcmp(c->addr.ip, zero, sizeof(zero)) == 0) {
+		struct kbr_addr seen;
+
+		kbr_observed_addr(node->kbr, &seen);
+		if (seen.family != KBR_AF_NONE) {
+			uint16_t port = c->addr.port;
+
+			c->addr = seen;
+			if (port != 0)
+				c->addr.port = port;
+		}
+	}
+}
+
+/* The lookup's result with this node put in its place among them (a node is one of the
+ * closest to some keys itself), at most want of them. */
+static size_t
+with_self(const struct rpc_node *node, const struct nodeid *target,
+    const struct kbr_contact *res, size_t n, struct kbr_contact *out, size_t want)
+{
+	struct kbr_contact me;
+	size_t got = 0, i = 0;
+	bool placed = false;
+
+	self_contact(node, &me);
+	while (got < want && (i < n || !placed)) {
+		if (!placed && (i == n || kbr_distance_cmp(target, &me.id, &res[i].id) < 0)) {
+			out[got++] = me;
+			placed = true;
+		} else if (nodeid_eq(&res[i].id, &me.id)) {
+			i++;
+		} else {
+			out[got++] = res[i++];
+		}
+	}
+	return got;
+}
+
 static void
 lookup_done(void *arg, const struct nodeid *target, const struct kbr_contact *res, size_t n,
     const struct kbr_lookup_stats *st)
 {
 	struct rpc_pending *p = arg;
+	struct rpc_node *node = p->node;
+	struct kbr_contact all[NUM_MAX];
 	struct rpc_call *call;
-	size_t want = (size_t)p->num;
+	size_t want = (size_t)p->num, got;
 	xmlrpc_env env;
 
-	(void)target;
 	(void)st;
+	got = with_self(node, target, res, n, all, want);
 	call = pending_end(p);
-	if (n == 0) {
-		rpc_fault(call, RPC_FAULT_FAILED, "lookup failed: no node answered");
-		return;
-	}
 	xmlrpc_env_init(&env);
-	reply_built(call, &env, contact_list(&env, res, n < want ? n : want));
+	reply_built(call, &env, contact_list(&env, all, got));
 }
 
-/* lookup(base64 key, int numSiblings) -> [[string ip, int port, string hexkey], ...] */
+/* lookup(base64 key, int numSiblings) -> [[string ip, int port, string hexkey], ...]: the
+ * closest nodes, this one among them if it is one (as OverSim's KBR answers) */
 static void
 m_lookup(void *arg, struct rpc_call *call, const struct rpc_arg *a, size_t n)
 {
 	struct rpc_node *node = arg;
+	struct kbr_lookup_opts o = {0};
 	struct rpc_pending *p;
 	struct nodeid target;
+	unsigned s = kbr_get_params(node->kbr)->s;
 	int err;
 
 	(void)n;
@@ -629,7 +679,9 @@ m_lookup(void *arg, struct rpc_call *call, const struct rpc_arg *a, size_t n)
 		return;
 	p->num = (int)a[1].i;
 	nodeid_sha1(&target, a[0].bytes, a[0].len);
-	err = kbr_lookup_start(node->kbr, node->now(), &target, lookup_done, p);
+	/* the lookup ends once the wanted nodes are settled; this node may be one of them */
+	o.want = (unsigned)p->num < s ? (unsigned)p->num : s;
+	err = kbr_lookup_start_opts(node->kbr, node->now(), &target, &o, lookup_done, p);
 	started(node, p, err);
 }
 

@@ -1,6 +1,8 @@
-"""p2pnsd as real processes on 127.0.0.1: a 20-node overlay in which every node finds every
-other, a node that moves to a new port keeping its ID, a flood of garbage datagrams, the
-control socket, the data directory and the command line. Everything is bounded in time."""
+"""p2pnsd as real processes on loopback: a 20-node overlay (each node on an address of its
+own, 127.0.0.10 to .29, as on 20 hosts: the per-address rate limits are per host) in which
+every node finds every other and names the truly closest node for any key, a node that
+moves to a new port keeping its ID, a flood of garbage datagrams, the control socket, the
+data directory and the command line. Everything is bounded in time."""
 import concurrent.futures
 import hashlib
 import os
@@ -11,6 +13,7 @@ import stat
 import struct
 import subprocess
 import time
+import xmlrpc.client
 
 import pytest
 
@@ -78,7 +81,7 @@ def overlay(p2pnsd, tmp_path_factory):
     rng = random.Random(20240501)
     try:
         for i in range(N_NODES):
-            node = ns.new()
+            node = ns.new(rpc=True, host=f"127.0.0.{10 + i}")
             boots = rng.sample(ns.nodes[:i], min(i, rng.choice((1, 2)))) if i else []
             node.start(bootstrap=boots)
         wait_settled(ns.nodes)
@@ -101,6 +104,50 @@ def test_every_node_finds_every_other(overlay):
     assert not failures, (f"{len(failures)} of {len(pairs)} lookups failed "
                           f"({stats_summary(nodes)}):\n" + "\n".join(sorted(failures)[:40]))
     assert elapsed < 60, f"{len(pairs)} lookups took {elapsed:.1f} s"
+
+
+def test_xmlrpc_lookup_names_the_closest_node_itself_included(overlay):
+    """Every node's XML-RPC lookup of 50 keys names first the node whose ID is truly
+    XOR-closest to SHA-1(key), the asking node itself when it is that node; the order of
+    the answer is checked against the node IDs here, not with p2pnsd's code."""
+    nodes = overlay.nodes
+    rng = random.Random(7)
+    keys = [rng.randbytes(12) for _ in range(50)]
+    ids = {int(n.node_id, 16): n for n in nodes}
+
+    def ranked(key):
+        t = int.from_bytes(hashlib.sha1(key).digest(), "big")
+        return sorted(ids, key=lambda i: i ^ t)
+
+    def ask(node, key):
+        return node.proxy(timeout=30).lookup(xmlrpc.client.Binary(key), 3)
+
+    jobs = [(n, k) for k in keys for n in nodes]
+    problems, self_first = [], 0
+    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+        futs = {pool.submit(ask, n, k): (n, k) for n, k in jobs}
+        for fut in concurrent.futures.as_completed(futs):
+            node, key = futs[fut]
+            want = ranked(key)
+            try:
+                got = fut.result()
+            except Exception as e:   # a fault or a timeout is a failure too
+                problems.append(f"{node.name} {key.hex()}: {type(e).__name__}: {e}")
+                continue
+            got_ids = [int(c[2], 16) for c in got]
+            if len(got) != 3 or got_ids != want[:3]:
+                problems.append(f"{node.name} {key.hex()}: got "
+                                f"{[ids[i].name if i in ids else hex(i) for i in got_ids]}, "
+                                f"closest are {[ids[i].name for i in want[:3]]}")
+                continue
+            first = ids[got_ids[0]]
+            if f"{got[0][0]}:{got[0][1]}" != first.addr:
+                problems.append(f"{node.name}: {first.name} given at {got[0][0]}:{got[0][1]}")
+            self_first += first is node
+    assert not problems, f"{len(problems)} of {len(jobs)} lookups wrong:\n" + \
+        "\n".join(sorted(problems)[:30])
+    # each key's closest node asked it too: 50 answers named the asking node itself
+    assert self_first == len(keys)
 
 
 def test_restarted_node_is_found_at_its_new_port(overlay):
@@ -183,7 +230,7 @@ def test_flood_of_garbage_is_dropped(overlay):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         for d in datagrams:
             try:
-                s.sendto(d, ("127.0.0.1", victim.port))
+                s.sendto(d, (victim.host, victim.port))
             except (BlockingIOError, OSError):
                 pass
     sent_in = time.monotonic() - start

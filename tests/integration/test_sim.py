@@ -15,12 +15,12 @@ from conftest import SANITIZER_RE
 
 # Every field of the JSON line, in the order the program prints them.
 FIELDS = ["nodes", "k", "s", "d", "alpha", "c1", "c2", "build", "crypto", "malicious",
-          "attack", "lookups", "churn", "seed", "latency_ms", "loss", "success_ratio",
+          "attack", "want", "lookups", "churn", "seed", "latency_ms", "loss", "success_ratio",
           "successes", "lookups_counted", "mean_hops", "max_hops", "msgs_per_lookup",
-          "mean_lookup_ms", "max_lookup_ms", "datagrams", "lost", "joined", "left", "sim_seconds",
+          "mean_lookup_ms", "median_lookup_ms", "p99_lookup_ms", "max_lookup_ms", "datagrams", "lost", "joined", "left", "sim_seconds",
           "r", "maintain_ms", "liars", "puts", "puts_ok", "gets", "gets_ok", "gets_wrong",
-          "gets_conflict", "gets_empty", "get_success_ratio", "mean_get_ms", "msgs_per_get",
-          "replicas_min", "replicas_mean", "wall_s", "peak_rss_kb", "bytes_per_node"]
+          "gets_conflict", "gets_empty", "get_success_ratio", "mean_get_ms", "median_get_ms",
+          "p99_get_ms", "msgs_per_get", "replicas_min", "replicas_mean", "wall_s", "peak_rss_kb", "bytes_per_node"]
 # Measured on the host, not simulated: they differ between two runs of the same command.
 MEASURED = {"wall_s", "peak_rss_kb", "bytes_per_node"}
 CSV_HEADER = ["d", "malicious", "success_ratio", "mean_hops", "max_hops", "msgs_per_lookup",
@@ -29,7 +29,8 @@ OPTIONS = ["--nodes", "--k", "--s", "--d", "--alpha", "--c1", "--c2", "--build",
            "--join-interval", "--settle", "--refresh", "--latency", "--loss", "--lookups",
            "--lookup-interval", "--malicious", "--attack", "--churn", "--seed", "--table",
            "--table-d", "--table-max", "--table-step", "--plot", "--r", "--maintain", "--puts",
-           "--gets", "--liars", "--churn-span", "--settle-after-churn", "--help", "--version"]
+           "--gets", "--liars", "--churn-span", "--settle-after-churn", "--want", "--help",
+           "--version"]
 
 # A small overlay built from global knowledge: what the attack tests start from.
 GLOBAL = ["--build", "global", "--crypto", "on"]
@@ -174,13 +175,15 @@ def test_drop_and_garbage(sim, attack, nodes, lookups):
     assert honest["success_ratio"] == 1.0
     assert 0.9 <= r["success_ratio"] <= 1.0
     assert r["lookups_counted"] >= 0.95 * lookups
-    # both attacks make lookups wait for timeouts
-    assert r["sim_seconds"] > honest["sim_seconds"]
     if attack == "drop":
-        # swallowed by the attacker, not by the network
+        # lookups wait for the timeouts of nodes that swallow everything (the attacker
+        # swallows them, not the network)
+        assert r["mean_lookup_ms"] > honest["mean_lookup_ms"]
         assert r["lost"] == 0
     else:
-        # the made-up contacts live at addresses where nobody listens
+        # the made-up contacts live at addresses where nobody listens; a lookup is asked
+        # for one node and ends when that node answered, so the made-up ones still pending
+        # do not hold it up
         assert r["lost"] > 0
 
 
@@ -217,6 +220,7 @@ def test_lookups_of_leaving_sources_do_not_stall_the_run(sim):
     assert r["sim_seconds"] < 60
     assert r["success_ratio"] >= 0.95
     assert r["max_lookup_ms"] >= r["mean_lookup_ms"] > 0
+    assert r["max_lookup_ms"] >= r["p99_lookup_ms"] >= r["median_lookup_ms"] > 0
 
 
 def test_no_lookups_no_ratio(sim):

@@ -743,6 +743,172 @@ lookup_bounds_big_reply(void **state)
 	free(big);
 }
 
+/* Sorts c[0..n) by distance to target, closest first. */
+static void
+sort_by_distance(const struct nodeid *target, struct kbr_contact *c, size_t n)
+{
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && kbr_distance_cmp(target, &c[j].id, &c[j - 1].id) < 0;
+		    j--) {
+			struct kbr_contact t = c[j];
+
+			c[j] = c[j - 1];
+			c[j - 1] = t;
+		}
+}
+
+/* A soft timeout frees the path's slot for the next candidate; the path does not end while
+ * the slow node, closer than the others, may still answer; its late answer counts (it
+ * enters the result); once it failed, it is not waited for. */
+static void
+lookup_soft_timeout_frees_slot(void **state)
+{
+	struct kbr_params p;
+	struct kbr_lookup *l;
+	struct kbr_lookup_query q[MAX_PENDING];
+	struct kbr_contact init[3], res[KBR_MAX_S];
+	struct kbr_lookup_stats st;
+	struct nodeid target;
+	struct rng r = { 11 };
+
+	(void)state;
+	kbr_params_default(&p);
+	p.d = 1;
+	p.alpha = 1;
+	rng_id(&r, &target);
+	for (size_t i = 0; i < 3; i++)
+		fake_contact(&init[i], &r);
+	sort_by_distance(&target, init, 3);
+	l = kbr_lookup_new(&target, &p, NULL, init, 3);
+	assert_non_null(l);
+	assert_int_equal(kbr_lookup_next(l, q, MAX_PENDING), 1);
+	assert_true(nodeid_eq(&q[0].contact.id, &init[0].id));
+	assert_int_equal(kbr_lookup_next(l, q, MAX_PENDING), 0);	/* alpha = 1 */
+	/* only a node in flight can be slow, once */
+	assert_int_equal(kbr_lookup_slow(l, 0, &init[1].id), -ENOENT);
+	assert_int_equal(kbr_lookup_slow(l, 0, &init[0].id), 0);
+	assert_int_equal(kbr_lookup_slow(l, 0, &init[0].id), -ENOENT);
+	assert_int_equal(kbr_lookup_next(l, q, MAX_PENDING), 1);
+	assert_true(nodeid_eq(&q[0].contact.id, &init[1].id));
+	assert_int_equal(kbr_lookup_reply(l, 0, &init[1].id, NULL, 0), 0);
+	assert_int_equal(kbr_lookup_next(l, q, MAX_PENDING), 1);
+	assert_true(nodeid_eq(&q[0].contact.id, &init[2].id));
+	assert_int_equal(kbr_lookup_reply(l, 0, &init[2].id, NULL, 0), 0);
+	/* nothing left to ask, but the slow node is closer: the path waits for it */
+	assert_int_equal(kbr_lookup_next(l, q, MAX_PENDING), 0);
+	assert_false(kbr_lookup_done(l));
+	assert_int_equal(kbr_lookup_result(l, res, KBR_MAX_S), 2);
+	/* its late answer counts: it is the closest, and the lookup is done */
+	assert_int_equal(kbr_lookup_reply(l, 0, &init[0].id, NULL, 0), 0);
+	assert_true(kbr_lookup_done(l));
+	assert_int_equal(kbr_lookup_result(l, res, KBR_MAX_S), 3);
+	assert_true(nodeid_eq(&res[0].id, &init[0].id));
+	kbr_lookup_stats(l, &st);
+	assert_int_equal(st.slow, 1);
+	assert_int_equal(st.replies, 3);
+	kbr_lookup_free(l);
+
+	/* a slow node that fails for good is just failed */
+	l = kbr_lookup_new(&target, &p, NULL, init, 3);
+	assert_non_null(l);
+	assert_int_equal(kbr_lookup_next(l, q, MAX_PENDING), 1);
+	assert_int_equal(kbr_lookup_slow(l, 0, &init[0].id), 0);
+	assert_int_equal(kbr_lookup_failed(l, 0, &init[0].id), 0);
+	assert_int_equal(kbr_lookup_reply(l, 0, &init[0].id, NULL, 0), -ENOENT);
+	assert_int_equal(kbr_lookup_next(l, q, MAX_PENDING), 1);
+	assert_true(nodeid_eq(&q[0].contact.id, &init[1].id));
+	assert_int_equal(kbr_lookup_reply(l, 0, &init[1].id, NULL, 0), 0);
+	assert_int_equal(kbr_lookup_next(l, q, MAX_PENDING), 1);
+	assert_int_equal(kbr_lookup_reply(l, 0, &init[2].id, NULL, 0), 0);
+	assert_true(kbr_lookup_done(l));
+	kbr_lookup_free(l);
+}
+
+/* A path ends once its window (want / d, at least alpha + 1) has answered: the farther
+ * candidates are never asked. */
+static void
+lookup_ends_when_window_answered(void **state)
+{
+	enum { N = 10 };
+	struct kbr_params p;
+	struct kbr_lookup *l;
+	struct kbr_lookup_query q[MAX_PENDING];
+	struct kbr_contact init[N], res[KBR_MAX_S];
+	struct kbr_lookup_stats st;
+	struct nodeid target;
+	struct rng r = { 12 };
+	unsigned steps = 0;
+
+	(void)state;
+	kbr_params_default(&p);
+	p.d = 1;
+	p.alpha = 2;
+	rng_id(&r, &target);
+	for (size_t i = 0; i < N; i++)
+		fake_contact(&init[i], &r);
+	sort_by_distance(&target, init, N);
+	l = kbr_lookup_new(&target, &p, NULL, init, N);
+	assert_non_null(l);
+	assert_int_equal(kbr_lookup_want(l, 0), -EINVAL);
+	assert_int_equal(kbr_lookup_want(l, p.s + 1), -EINVAL);
+	assert_int_equal(kbr_lookup_want(l, 2), 0);	/* window: alpha + 1 = 3 */
+	while (!kbr_lookup_done(l)) {
+		size_t n = kbr_lookup_next(l, q, MAX_PENDING);
+
+		assert_true(++steps < MAX_STEPS);
+		assert_true(n > 0);
+		for (size_t i = 0; i < n; i++) {
+			bool in_window = false;
+
+			for (size_t j = 0; j < 3; j++)
+				in_window = in_window || nodeid_eq(&q[i].contact.id, &init[j].id);
+			assert_true(in_window);
+			assert_int_equal(kbr_lookup_reply(l, 0, &q[i].contact.id, NULL, 0), 0);
+		}
+	}
+	kbr_lookup_stats(l, &st);
+	assert_int_equal(st.queries, 3);
+	assert_int_equal(kbr_lookup_result(l, res, KBR_MAX_S), 3);
+	assert_true(nodeid_eq(&res[0].id, &init[0].id));
+	kbr_lookup_free(l);
+}
+
+/* Looking for one node: the lookup ends as soon as that node answered, whatever else is
+ * in flight. */
+static void
+lookup_for_one_node_ends_when_it_answers(void **state)
+{
+	struct kbr_params p;
+	struct kbr_lookup *l;
+	struct kbr_lookup_query q[MAX_PENDING];
+	struct kbr_contact init[6], res[KBR_MAX_S];
+	struct rng r = { 13 };
+	size_t n;
+
+	(void)state;
+	kbr_params_default(&p);
+	p.d = 2;
+	for (size_t i = 0; i < 6; i++)
+		fake_contact(&init[i], &r);
+	l = kbr_lookup_new(&init[3].id, &p, NULL, init, 6);
+	assert_non_null(l);
+	assert_int_equal(kbr_lookup_want(l, 1), 0);
+	n = kbr_lookup_next(l, q, MAX_PENDING);
+	assert_int_equal(n, 6);
+	for (size_t i = 0; i < n; i++)
+		if (!nodeid_eq(&q[i].contact.id, &init[3].id))
+			assert_int_equal(kbr_lookup_reply(l, q[i].path, &q[i].contact.id, NULL, 0),
+			    0);
+	assert_false(kbr_lookup_done(l));	/* the node itself has not answered */
+	for (size_t i = 0; i < n; i++)
+		if (nodeid_eq(&q[i].contact.id, &init[3].id))
+			assert_int_equal(kbr_lookup_reply(l, q[i].path, &init[3].id, NULL, 0), 0);
+	assert_true(kbr_lookup_done(l));
+	assert_true(kbr_lookup_result(l, res, KBR_MAX_S) >= 1);
+	assert_true(nodeid_eq(&res[0].id, &init[3].id));
+	kbr_lookup_free(l);
+}
+
 static void
 lookup_rejects_bad_params(void **state)
 {
@@ -1030,6 +1196,9 @@ main(void)
 		cmocka_unit_test(lookup_never_queries_self),
 		cmocka_unit_test(lookup_bounds_big_reply),
 		cmocka_unit_test(lookup_rejects_bad_params),
+		cmocka_unit_test(lookup_soft_timeout_frees_slot),
+		cmocka_unit_test(lookup_ends_when_window_answered),
+		cmocka_unit_test(lookup_for_one_node_ends_when_it_answers),
 		cmocka_unit_test(lookup_deals_initial_round_robin),
 		cmocka_unit_test(lookup_retries_moved_node_once),
 		cmocka_unit_test(lookup_counts_hops),

@@ -423,6 +423,17 @@ sim_run_dht(struct sim *s)
 	}
 	if (s->r.gets_ok > 0)
 		s->r.mean_get_ms = (double)get_ms / s->r.gets_ok;
+	{
+		uint32_t *ms = malloc((s->r.gets_ok ? s->r.gets_ok : 1) * sizeof(*ms));
+		unsigned n = 0;
+
+		for (unsigned j = 0; ms != NULL && j < G; j++)
+			if (d->gets[j].outcome == GET_OK && n < s->r.gets_ok)
+				ms[n++] = (uint32_t)d->gets[j].ms;
+		s->r.median_get_ms = sim_percentile(ms, n, 50);
+		s->r.p99_get_ms = sim_percentile(ms, n, 99);
+		free(ms);
+	}
 	s->r.msgs_per_get = (double)(s->r.datagrams - dgrams) / G;
 	return 0;
 }

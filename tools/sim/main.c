@@ -36,6 +36,8 @@ static const char usage[] =
     "  --nodes N             nodes (default 1000)\n"
     "  --k N --s N           bucket size and siblings (16, 16)\n"
     "  --d N --alpha N       disjoint lookup paths and RPCs in flight per path (4, 3)\n"
+    "  --want N              results a lookup needs (1, the node looked for, as when a\n"
+    "                        name's node is located; up to s: its closest nodes)\n"
     "  --c1 N --c2 N         puzzle difficulties of the simulated overlay (2, 2)\n"
     "  --build join|global   join every node through the protocol (default), or fill the\n"
     "                        routing tables from global knowledge (large sweeps)\n"
@@ -167,6 +169,7 @@ print_json(FILE *f, const struct sim_options *o, const struct sim_result *r,
     const struct run_info *info)
 {
 	char ratio[32], gratio[32], getms[32], msgs[32], rmin[32], rmean[32];
+	char lmed[32], lp99[32], gmed[32], gp99[32];
 
 	/* no counted lookup: no ratio, rather than a ratio of 0 */
 	if (r->lookups_counted > 0)
@@ -178,27 +181,33 @@ print_json(FILE *f, const struct sim_options *o, const struct sim_result *r,
 	num_or_null(msgs, sizeof(msgs), r->msgs_per_get, 2);
 	num_or_null(rmin, sizeof(rmin), r->replicas_min, 0);
 	num_or_null(rmean, sizeof(rmean), r->replicas_min < 0 ? -1 : r->replicas_mean, 3);
+	num_or_null(lmed, sizeof(lmed), (double)r->median_lookup_ms, 0);
+	num_or_null(lp99, sizeof(lp99), (double)r->p99_lookup_ms, 0);
+	num_or_null(gmed, sizeof(gmed), (double)r->median_get_ms, 0);
+	num_or_null(gp99, sizeof(gp99), (double)r->p99_get_ms, 0);
 	fprintf(f, "{\"nodes\":%u,\"k\":%u,\"s\":%u,\"d\":%u,\"alpha\":%u,\"c1\":%u,\"c2\":%u,"
 	    "\"build\":\"%s\",\"crypto\":\"%s\",\"malicious\":%.4f,\"attack\":\"%s\","
-	    "\"lookups\":%u,\"churn\":%.4f,\"seed\":%llu,\"latency_ms\":%u,\"loss\":%.4f,"
+	    "\"want\":%u,\"lookups\":%u,\"churn\":%.4f,\"seed\":%llu,\"latency_ms\":%u,\"loss\":%.4f,"
 	    "\"success_ratio\":%s,\"successes\":%u,\"lookups_counted\":%u,"
 	    "\"mean_hops\":%.3f,\"max_hops\":%u,\"msgs_per_lookup\":%.2f,"
-	    "\"mean_lookup_ms\":%.1f,\"max_lookup_ms\":%u,"
+	    "\"mean_lookup_ms\":%.1f,\"median_lookup_ms\":%s,\"p99_lookup_ms\":%s,"
+	    "\"max_lookup_ms\":%u,"
 	    "\"datagrams\":%llu,\"lost\":%llu,\"joined\":%u,\"left\":%u,\"sim_seconds\":%.3f,"
 	    "\"r\":%u,\"maintain_ms\":%u,\"liars\":%u,\"puts\":%u,\"puts_ok\":%u,"
 	    "\"gets\":%u,\"gets_ok\":%u,\"gets_wrong\":%u,\"gets_conflict\":%u,"
 	    "\"gets_empty\":%u,\"get_success_ratio\":%s,\"mean_get_ms\":%s,"
+	    "\"median_get_ms\":%s,\"p99_get_ms\":%s,"
 	    "\"msgs_per_get\":%s,\"replicas_min\":%s,\"replicas_mean\":%s,"
 	    "\"wall_s\":%.3f,\"peak_rss_kb\":%ld,\"bytes_per_node\":%.0f}\n",
 	    o->nodes, o->p.k, o->p.s, o->p.d, o->p.alpha, o->p.c1, o->p.c2,
 	    o->build == BUILD_GLOBAL ? "global" : "join", o->p.crypto ? "on" : "off",
-	    o->malicious, sim_attack_name(o->attack), o->lookups, o->churn,
+	    o->malicious, sim_attack_name(o->attack), o->want, o->lookups, o->churn,
 	    (unsigned long long)o->seed, o->latency_ms, o->loss, ratio, r->successes,
 	    r->lookups_counted, r->mean_hops, r->max_hops, r->msgs_per_lookup,
-	    r->mean_lookup_ms, r->max_lookup_ms,
+	    r->mean_lookup_ms, lmed, lp99, r->max_lookup_ms,
 	    (unsigned long long)r->datagrams, (unsigned long long)r->lost, r->joined, r->left,
 	    r->sim_seconds, o->dp.r, o->dp.maintain_ms, o->liars, r->puts, r->puts_ok, r->gets,
-	    r->gets_ok, r->gets_wrong, r->gets_conflict, r->gets_empty, gratio, getms, msgs,
+	    r->gets_ok, r->gets_wrong, r->gets_conflict, r->gets_empty, gratio, getms, gmed, gp99, msgs,
 	    rmin, rmean, info->wall_s, info->peak_rss_kb, info->bytes_per_node);
 	fflush(f);
 }
@@ -330,7 +339,7 @@ main(int argc, char **argv)
 		O_NODES = 256, O_K, O_S, O_D, O_ALPHA, O_C1, O_C2, O_BUILD, O_CRYPTO, O_JOINIV,
 		O_SETTLE, O_REFRESH, O_LATENCY, O_LOSS, O_LOOKUPS, O_LOOKUPIV, O_MALICIOUS,
 		O_ATTACK, O_CHURN, O_SEED, O_TABLE, O_TABLE_D, O_TABLE_MAX, O_TABLE_STEP, O_PLOT,
-		O_R, O_MAINTAIN, O_PUTS, O_GETS, O_LIARS, O_CHURN_SPAN, O_SETTLE_CHURN,
+		O_R, O_MAINTAIN, O_PUTS, O_GETS, O_LIARS, O_CHURN_SPAN, O_SETTLE_CHURN, O_WANT,
 	};
 	static const struct option opts[] = {
 		{"nodes", required_argument, NULL, O_NODES},
@@ -365,6 +374,7 @@ main(int argc, char **argv)
 		{"liars", required_argument, NULL, O_LIARS},
 		{"churn-span", required_argument, NULL, O_CHURN_SPAN},
 		{"settle-after-churn", required_argument, NULL, O_SETTLE_CHURN},
+		{"want", required_argument, NULL, O_WANT},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -381,6 +391,7 @@ main(int argc, char **argv)
 	o.p.c1 = 2;
 	o.p.c2 = 2;
 	o.p.rate_sources = 16;	/* no flooding here: keep the per-node memory small */
+	o.want = 1;
 	o.nodes = 1000;
 	o.attack = ATTACK_CLOSER;
 	o.lookups = 1000;
@@ -494,6 +505,7 @@ main(int argc, char **argv)
 			UINT_OPT(0, 36000000, o.settle_after_churn_ms, "settle-after-churn");
 			settle_churn_set = true;
 			break;
+		case O_WANT: UINT_OPT(1, KBR_MAX_S, o.want, "want"); break;
 		case 'h':
 			fputs(usage, stdout);
 			return 0;
@@ -524,6 +536,10 @@ bad:
 		o.churn_span_ms = 5 * o.dp.maintain_ms;
 	if (!settle_churn_set)
 		o.settle_after_churn_ms = 3 * o.dp.maintain_ms;
+	if (o.want > o.p.s) {
+		fprintf(stderr, "p2pns-sim: --want must not exceed --s\n");
+		return EXIT_USAGE;
+	}
 	if (o.dp.r % 2 == 0) {
 		fprintf(stderr, "p2pns-sim: --r must be odd (a majority decides)\n");
 		return EXIT_USAGE;

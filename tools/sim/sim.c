@@ -408,6 +408,8 @@ sim_init(struct sim *s, const struct sim_options *o)
 	s->cap = (uint32_t)(o->nodes + extra);
 	s->r.replicas_min = -1;		/* none of these until the DHT workload says */
 	s->r.mean_get_ms = -1;
+	s->r.median_get_ms = s->r.p99_get_ms = -1;
+	s->r.median_lookup_ms = s->r.p99_lookup_ms = -1;
 	s->r.msgs_per_get = -1;
 	s->nodes = calloc(s->cap, sizeof(*s->nodes));
 	return s->nodes == NULL ? -ENOMEM : 0;

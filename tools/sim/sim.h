@@ -42,6 +42,7 @@ struct sim_options {
 	double malicious;	/* fraction of the nodes */
 	enum sim_attack attack;
 	unsigned lookups;
+	unsigned want;		/* results a lookup needs (1..s) */
 	double churn;		/* fraction of the nodes replaced during the lookup phase */
 	uint64_t seed;
 	unsigned latency_ms;	/* mean one-way latency; each datagram gets 50%..150% of it */
@@ -60,6 +61,10 @@ struct sim_options {
 
 struct node_io;
 
+enum {
+	SIM_JOIN_GRACE_MS = 10 * 1000,	/* a joining node's join lookup and refreshes run */
+};
+
 struct sim_node {
 	struct kbr *k;
 	struct dht *dht;		/* over rep over store; NULL when the node is gone */
@@ -73,6 +78,7 @@ struct sim_node {
 	bool alive;
 	bool malicious;
 	bool liar;		/* answers FIND_VALUE for some keys dishonestly (sim_liar) */
+	uint64_t joined_at;	/* a node added by churn: when it started to join (else 0) */
 };
 
 /* A name the DHT workload put: "name-<index>", owned by the node that put it. The records
@@ -103,6 +109,7 @@ struct sim_result {
 	double msgs_per_lookup;		/* requests and replies the lookups sent */
 	double mean_lookup_ms;		/* simulated duration of successful lookups */
 	unsigned max_lookup_ms;
+	int64_t median_lookup_ms, p99_lookup_ms;	/* < 0: no successful lookup */
 	uint64_t datagrams;		/* all datagrams the network carried */
 	uint64_t lost;			/* of which lost (loss or dead receiver) */
 	unsigned joined, left;		/* churn */
@@ -113,6 +120,7 @@ struct sim_result {
 	unsigned gets_wrong;		/* another record won: the attack's */
 	unsigned gets_conflict, gets_empty;	/* no majority; a majority said nothing */
 	double mean_get_ms;		/* over successful gets; < 0: none */
+	int64_t median_get_ms, p99_get_ms;	/* < 0: none */
 	double msgs_per_get;		/* datagrams of the get phase / gets; < 0: no gets */
 	int replicas_min;		/* live honest holders of a record; < 0: none put */
 	double replicas_mean;
@@ -191,6 +199,11 @@ int sim_run_lookups(struct sim *s);
 void sim_churn_step(struct sim *s, uintptr_t arg);
 /* A random alive honest node (not malicious, not a liar), or -1 if there seems to be none. */
 int64_t sim_random_honest(struct sim *s);
+/* The same among nodes that are not still joining: added by churn at least
+ * SIM_JOIN_GRACE_MS ago, or part of the overlay from its build. */
+int64_t sim_random_settled(struct sim *s);
+/* The pct-th percentile (nearest rank) of n durations, which it sorts; -1 if n is 0. */
+int64_t sim_percentile(uint32_t *v, unsigned n, unsigned pct);
 
 /* dhtload.c: the DHT workload */
 /* Puts, churn (with --puts), the liars of a DHT attack, gets. */

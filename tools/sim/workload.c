@@ -19,6 +19,7 @@ struct lookup_rec {
 	uint64_t started_at;
 	bool started, done, counted, success;
 	unsigned hops;
+	uint32_t ms;			/* a successful lookup's duration */
 };
 
 static bool
@@ -59,6 +60,7 @@ lookup_done(void *arg, const struct nodeid *target, const struct kbr_contact *re
 		uint64_t ms = s->now - r->started_at;
 
 		r->success = true;
+		r->ms = (uint32_t)ms;
 		r->hops = st->hops;
 		s->r.successes++;
 		s->hops_sum += st->hops;
@@ -74,12 +76,13 @@ static void
 start_lookup(struct sim *s, uintptr_t arg)
 {
 	struct lookup_rec *r = (struct lookup_rec *)arg;
-	int64_t src = sim_random_honest(s), dst;
+	struct kbr_lookup_opts o = {.want = s->o.want};
+	int64_t src = sim_random_settled(s), dst;
 
 	if (src < 0)
 		return;
 	do
-		dst = sim_random_honest(s);
+		dst = sim_random_settled(s);
 	while (dst == src && s->n > 1);
 	if (dst < 0)
 		return;
@@ -88,13 +91,47 @@ start_lookup(struct sim *s, uintptr_t arg)
 	r->target = (uint32_t)dst;
 	r->started_at = s->now;
 	s->outstanding++;	/* before the start: the callback may run at once */
-	if (kbr_lookup_start(s->nodes[src].k, s->now, &s->nodes[dst].ident->id, lookup_done,
-	    r) != 0) {
+	if (kbr_lookup_start_opts(s->nodes[src].k, s->now, &s->nodes[dst].ident->id, &o,
+	    lookup_done, r) != 0) {
 		s->outstanding--;
 		return;
 	}
 	r->started = true;
 	sim_touch(s, (uint32_t)src);
+}
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int64_t
+sim_percentile(uint32_t *v, unsigned n, unsigned pct)
+{
+	unsigned rank;
+
+	if (n == 0 || v == NULL)
+		return -1;
+	qsort(v, n, sizeof(*v), cmp_u32);
+	rank = (unsigned)(((uint64_t)pct * n + 99) / 100);	/* nearest rank, 1-based */
+	return v[rank > 0 ? rank - 1 : 0];
+}
+
+int64_t
+sim_random_settled(struct sim *s)
+{
+	for (unsigned tries = 0; tries < 1000; tries++) {
+		int64_t i = sim_random_honest(s);
+
+		if (i < 0)
+			return -1;
+		if (s->nodes[i].joined_at == 0 || s->nodes[i].joined_at + SIM_JOIN_GRACE_MS <= s->now)
+			return i;
+	}
+	return -1;
 }
 
 void
@@ -120,6 +157,7 @@ sim_churn_step(struct sim *s, uintptr_t arg)
 	i = sim_add_node(s);
 	if (i < 0)
 		return;
+	s->nodes[i].joined_at = s->now;
 	for (unsigned tries = 0; tries < 64; tries++) {
 		int64_t b = sim_random_honest(s);
 
@@ -164,6 +202,17 @@ sim_run_lookups(struct sim *s)
 	}
 	if (s->lookups_done > 0)
 		s->r.msgs_per_lookup = (double)s->msgs_sum / s->lookups_done;
+	{
+		uint32_t *ms = malloc((s->r.successes ? s->r.successes : 1) * sizeof(*ms));
+		unsigned n = 0;
+
+		for (unsigned j = 0; ms != NULL && j < s->o.lookups; j++)
+			if (recs[j].success && n < s->r.successes)
+				ms[n++] = recs[j].ms;
+		s->r.median_lookup_ms = sim_percentile(ms, n, 50);
+		s->r.p99_lookup_ms = sim_percentile(ms, n, 99);
+		free(ms);
+	}
 	/* lookups still running keep a pointer into recs: the simulation ends here (their
 	 * nodes are freed without calling back) */
 	s->recs = NULL;
