@@ -38,6 +38,7 @@ struct target {
 	bool self;
 	bool final;			/* among the r closest of the finished lookup */
 	uint64_t soft_at;		/* get: when its first FIND_VALUE is late */
+	bool checked;			/* get: recs hold only records whose signature verified */
 	uint8_t state;			/* enum target_state */
 	uint8_t status;			/* put: the STORE answer's status */
 	uint16_t offset;		/* put: next chunk to send */
@@ -363,8 +364,10 @@ serve_self(struct target *t)
 	t->recs = calloc(DHT_MAX_PER_KEY, sizeof(*t->recs));
 	k = t->recs ? dht_replica_find(d->rep, kbr_now(d->k), &op->key, t->recs,
 	    DHT_MAX_PER_KEY) : -ENOMEM;
-	if (k >= 0)
+	if (k >= 0) {
 		t->nrecs = (size_t)k;
+		t->checked = true;	/* the store verified each record it accepted */
+	}
 	target_done(t, k >= 0 ? T_DONE : T_FAILED);
 }
 
@@ -613,10 +616,30 @@ op_maybe_free(struct op *op)
 		op_unlink_free(op);
 }
 
-/* Parses a complete stream into the target's records. */
+/* Whether r is a byte-identical copy of a record another answer of op already checked. */
+static bool
+checked_before(const struct op *op, const struct target *self, const struct dht_record *r)
+{
+	for (unsigned i = 0; i < op->nt; i++) {
+		const struct target *t = &op->t[i];
+
+		if (t == self || !t->checked)
+			continue;
+		for (size_t j = 0; j < t->nrecs; j++)
+			if (dht_record_equal(&t->recs[j], r))
+				return true;
+	}
+	return false;
+}
+
+/* Parses a complete stream into the target's records and checks their signatures now,
+ * while the lookup or other replicas are still awaited (each distinct record once per get),
+ * keeping only those that verify: the vote then checks only their form and time. */
 static bool
 take_stream(struct target *t)
 {
+	uint64_t now = kbr_now(t->op->d->k);
+	size_t kept = 0;
 	int n;
 
 	t->recs = calloc(DHT_MAX_PER_KEY, sizeof(*t->recs));
@@ -625,7 +648,16 @@ take_stream(struct target *t)
 	n = dht_stream_parse(t->stream, t->total, t->recs, DHT_MAX_PER_KEY);
 	if (n < 0)
 		return false;
-	t->nrecs = (size_t)n;
+	for (size_t i = 0; i < (size_t)n; i++) {
+		if (!checked_before(t->op, t, &t->recs[i]) &&
+		    dht_record_verify(&t->recs[i], now) != DHT_OK)
+			continue;
+		if (kept != i)
+			t->recs[kept] = t->recs[i];
+		kept++;
+	}
+	t->nrecs = kept;
+	t->checked = true;
 	return true;
 }
 
@@ -694,6 +726,7 @@ get_conclude(struct op *op, bool early)
 {
 	struct dht *d = op->d;
 	struct dht_vote_answer answers[DHT_MAX_R];
+	bool checked[DHT_MAX_R];
 	unsigned idx[DHT_MAX_R], n = 0, nfinal = 0;
 	struct dht_vote_result *res;
 	dht_get_cb cb = op->get_cb;
@@ -709,12 +742,14 @@ get_conclude(struct op *op, bool early)
 			continue;
 		answers[n].records = op->t[i].recs;
 		answers[n].n = op->t[i].nrecs;
+		checked[n] = op->t[i].checked;
 		idx[n++] = i;
 	}
 	if (early && (2 * n <= nfinal || n == op->undecided))
 		return false;	/* too few answers, or the same as at the last try */
 	res = calloc(1, sizeof(*res));
-	if (res == NULL || dht_vote(&op->key, kbr_now(d->k), answers, n, res) != 0) {
+	if (res == NULL || dht_vote_checked(&op->key, kbr_now(d->k), answers, n, checked,
+	    res) != 0) {
 		if (early) {
 			free(res);
 			return false;
@@ -773,6 +808,44 @@ get_finish(struct op *op)
 	(void)get_conclude(op, false);
 }
 
+/* When this node's own neighbourhood covers the key (the key is closer to it than its
+ * farthest sibling, or the sibling table is not full: a small overlay it knows whole), the
+ * r contacts closest to the key are most likely its replicas: they are asked at once, while
+ * the lookup runs; their answers count if the lookup confirms them. */
+static void
+ask_known_replicas(struct op *op)
+{
+	const struct kbr_table *tab = kbr_get_table(op->d->k);
+	const struct nodeid *self = kbr_self_id(op->d->k);
+	unsigned cap = KBR_SIBLING_FACTOR * kbr_get_params(op->d->k)->s;
+	struct kbr_contact c[DHT_MAX_R];
+	size_t n, nsib = kbr_table_sibling_count(tab);
+
+	if (nsib == 0)
+		return;
+	if (nsib >= cap) {
+		struct kbr_contact *sib = calloc(nsib, sizeof(*sib));
+		size_t got;
+		bool near;
+
+		if (sib == NULL)
+			return;
+		got = kbr_table_closest(tab, self, sib, nsib);
+		near = got > 0 && kbr_distance_cmp(self, &op->key, &sib[got - 1].id) < 0;
+		free(sib);
+		if (!near)
+			return;
+	}
+	n = kbr_table_closest(tab, &op->key, c, op->d->p.r);
+	for (size_t i = 0; i < n; i++) {
+		bool fresh;
+		struct target *t = target_for(op, &c[i], false, &fresh);
+
+		if (t != NULL && fresh && ask_find(t) != 0)
+			t->state = T_FAILED;
+	}
+}
+
 int
 dht_get(struct dht *d, uint64_t now, const struct nodeid *key, dht_get_cb cb, void *arg)
 {
@@ -787,12 +860,18 @@ dht_get(struct dht *d, uint64_t now, const struct nodeid *key, dht_get_cb cb, vo
 	op->get_cb = cb;
 	op->arg = arg;
 	d->st.gets++;
+	op->inflight++;		/* a lookup that ends at once may finish the get: keep op */
 	err = op_locate(op, now);
 	if (err != 0) {
-		op_unlink_free(op);
-		return err;
+		op->finished = true;	/* no answer: the caller gets the error */
+	} else if (!op->located) {
+		/* only once the lookup holds its slot: a get the KBR cannot look up for asks
+		 * nobody */
+		ask_known_replicas(op);
 	}
-	return 0;
+	op->inflight--;
+	op_maybe_free(op);
+	return err;
 }
 
 /* ---- serving other nodes ---- */

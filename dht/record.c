@@ -159,13 +159,10 @@ bad:
 }
 
 enum dht_reason
-dht_record_verify(const struct dht_record *r, uint64_t now)
+dht_record_check_time(const struct dht_record *r, uint64_t now)
 {
-	uint8_t buf[SIGNED_MAX];
-	enum dht_reason why;
-	size_t n;
+	enum dht_reason why = check_form(r);
 
-	why = check_form(r);
 	if (why != DHT_OK)
 		return why;
 	if (r->expiry <= now)
@@ -173,6 +170,19 @@ dht_record_verify(const struct dht_record *r, uint64_t now)
 	/* expiry > now, so the difference cannot wrap where now + bound could */
 	if (r->expiry - now > (uint64_t)DHT_MAX_TTL_MS + DHT_CLOCK_SKEW_MS)
 		return DHT_ERR_TTL;
+	return DHT_OK;
+}
+
+enum dht_reason
+dht_record_verify(const struct dht_record *r, uint64_t now)
+{
+	uint8_t buf[SIGNED_MAX];
+	enum dht_reason why;
+	size_t n;
+
+	why = dht_record_check_time(r, now);
+	if (why != DHT_OK)
+		return why;
 	n = signed_bytes(r, buf);
 	if (n == 0)
 		return DHT_ERR_INTERNAL;

@@ -79,6 +79,8 @@ size_t dht_record_size(const struct dht_record *r);
 /* Checks one record on its own at time now: form, size, TTL bounds, expiry, signature.
  * Returns DHT_OK or the reason. */
 enum dht_reason dht_record_verify(const struct dht_record *r, uint64_t now);
+/* The same without the signature (for a record whose signature was checked already). */
+enum dht_reason dht_record_check_time(const struct dht_record *r, uint64_t now);
 
 /* Same (key, owner, kind, id): the slot a newer seq replaces. */
 bool dht_record_same_slot(const struct dht_record *a, const struct dht_record *b);

@@ -90,9 +90,12 @@ struct checked {
 };
 
 static bool
-record_ok(struct checked *c, const struct dht_record *r, uint64_t now)
+record_ok(struct checked *c, const struct dht_record *r, uint64_t now, bool signature_checked)
 {
 	bool ok;
+
+	if (signature_checked)
+		return dht_record_check_time(r, now) == DHT_OK;
 
 	for (size_t i = 0; i < c->n; i++)
 		if (dht_record_equal(c->r[i], r))
@@ -109,14 +112,14 @@ record_ok(struct checked *c, const struct dht_record *r, uint64_t now)
  * nobody when there is none or when there are several (a replica that mixes owners lies). */
 static void
 sift(struct ballot *b, const struct dht_vote_answer *a, const struct nodeid *key,
-    uint64_t now, struct checked *c)
+    uint64_t now, struct checked *c, bool signatures_checked)
 {
 	b->owner = NULL;
 	b->nbest = 0;
 	for (size_t i = 0; i < a->n; i++) {
 		const struct dht_record *r = &a->records[i];
 
-		if (!nodeid_eq(&r->key, key) || !record_ok(c, r, now))
+		if (!nodeid_eq(&r->key, key) || !record_ok(c, r, now, signatures_checked))
 			continue;
 		if (b->owner == NULL)
 			b->owner = r->owner;
@@ -170,6 +173,13 @@ int
 dht_vote(const struct nodeid *key, uint64_t now, const struct dht_vote_answer *answers,
     size_t n, struct dht_vote_result *out)
 {
+	return dht_vote_checked(key, now, answers, n, NULL, out);
+}
+
+int
+dht_vote_checked(const struct nodeid *key, uint64_t now, const struct dht_vote_answer *answers,
+    size_t n, const bool *signatures_checked, struct dht_vote_result *out)
+{
 	struct ballot ballots[DHT_VOTE_MAX_ANSWERS];
 	const struct dht_record *best[DHT_VOTE_MAX_RECORDS];
 	struct checked checked = {.n = 0};
@@ -190,7 +200,8 @@ dht_vote(const struct nodeid *key, uint64_t now, const struct dht_vote_answer *a
 		return 0;
 
 	for (size_t i = 0; i < n; i++)
-		sift(&ballots[i], &answers[i], key, now, &checked);
+		sift(&ballots[i], &answers[i], key, now, &checked,
+		    signatures_checked != NULL && signatures_checked[i]);
 	/* at most one candidate can have more than half of the votes */
 	for (win = 0; win < n; win++) {
 		votes = 0;

@@ -50,5 +50,11 @@ struct dht_vote_result {
  * -EINVAL (too many answers, NULL arguments). */
 int dht_vote(const struct nodeid *key, uint64_t now, const struct dht_vote_answer *answers,
     size_t n, struct dht_vote_result *out);
+/* The same, where signatures_checked[i] says that every record of answer i has a valid
+ * signature already (the caller checked each as it arrived, or took it from its own
+ * store, which checks what it accepts): only form and time are checked for those. */
+int dht_vote_checked(const struct nodeid *key, uint64_t now,
+    const struct dht_vote_answer *answers, size_t n, const bool *signatures_checked,
+    struct dht_vote_result *out);
 
 #endif

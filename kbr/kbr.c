@@ -142,9 +142,12 @@ first_wait(struct kbr *k, uint64_t now, const struct nodeid *id)
 			return kbr_rtt_timeout(est, lo, hi);
 		return kbr_rtt_timeout(&k->rtt, lo, hi);
 	}
-	/* a handshake's round trip comes first */
-	t = kbr_rtt_timeout(est != NULL && est->valid ? est : &k->rtt, lo, hi);
-	return t >= hi / 2 ? hi : 2 * t;
+	/* a handshake's round trip comes first: one more SRTT */
+	est = est != NULL && est->valid ? est : &k->rtt;
+	if (!est->valid)
+		return hi;
+	t = kbr_rtt_timeout(est, lo, hi) + kbr_rtt_srtt(est);
+	return t > hi ? hi : t;
 }
 
 unsigned
@@ -362,10 +365,12 @@ lookup_begin(struct kbr *k, uint64_t now, const struct nodeid *target, uint8_t p
 			break;
 		}
 	}
-	if (s == NULL)
-		return -EBUSY;
 	if (o != NULL && (o->want < 1 || o->want > k->p.s))
 		return -EINVAL;
+	/* no slot, or no room for its first requests: the caller hears it now, rather than
+	 * get an empty result from a lookup that could ask nobody */
+	if (s == NULL || k->nrpcs + (size_t)k->p.d * k->p.alpha > KBR_MAX_RPCS)
+		return -EBUSY;
 	n = lookup_initial(k, target, init);
 	s->l = kbr_lookup_new(target, &k->p, &k->self->id, init, n);
 	if (s->l == NULL)
@@ -746,6 +751,9 @@ kbr_tick(struct kbr *k, uint64_t now)
 		}
 		if (r->tries <= k->p.rpc_retries) {
 			bool soft = r->tries == 1 && r->purpose == RPC_LOOKUP;
+			/* a peer in session is waited for (its datagram may have been lost); a
+			 * node that never completed a handshake with us is most likely gone */
+			bool wait = r->id_known && kbr_session_established(k->sess, &r->id, now);
 			uint64_t gen = r->lookup_gen;
 			unsigned path = r->path;
 			struct nodeid id = r->id;
@@ -760,7 +768,7 @@ kbr_tick(struct kbr *k, uint64_t now)
 			/* the soft timeout: the path asks its next candidate meanwhile (new
 			 * RPCs go at the end and are not due) */
 			if (soft && (s = lookup_by_gen(k, gen)) != NULL &&
-			    kbr_lookup_slow(s->l, path, &id) == 0) {
+			    kbr_lookup_slow(s->l, path, &id, wait) == 0) {
 				k->stats.rpcs_slow++;
 				lookup_pump(k, now, s);
 			}

@@ -103,7 +103,8 @@ int kbr_bootstrap(struct kbr *k, uint64_t now, const struct kbr_addr *addr);
 
 /* Starts an iterative lookup of target over d disjoint paths; cb is called exactly once,
  * from kbr_input or kbr_tick (or at once if the table is empty). Returns 0, -EBUSY (too
- * many lookups) or -ENOMEM. */
+ * many lookups, or no room in the RPC table for the d * alpha requests it starts with) or
+ * -ENOMEM. */
 int kbr_lookup_start(struct kbr *k, uint64_t now, const struct nodeid *target,
     kbr_lookup_cb cb, void *arg);
 /* The same with fewer results wanted (the lookup then ends sooner: each path waits for

@@ -11,7 +11,8 @@ enum cand_state {
 	CAND_IN_FLIGHT,
 	CAND_ANSWERED,
 	CAND_FAILED,
-	CAND_SLOW,		/* had its soft timeout: not waited for, a late answer counts */
+	CAND_SLOW,		/* had its soft timeout: the path does not end without it */
+	CAND_STRAY,		/* had it, and is not waited for; a late answer still counts */
 };
 
 /* One path: its candidates, closest to the target first, each claimed by this path. */
@@ -242,7 +243,7 @@ path_window(const struct lookup_path *p, unsigned window, bool *busy)
 
 	*busy = false;
 	for (unsigned i = 0; i < p->n && seen < window; i++) {
-		if (p->state[i] == CAND_FAILED)
+		if (p->state[i] == CAND_FAILED || p->state[i] == CAND_STRAY)
 			continue;
 		if (p->state[i] == CAND_SLOW) {
 			/* not waited for to ask the next (it is not counted), but closer than
@@ -262,7 +263,7 @@ path_window(const struct lookup_path *p, unsigned window, bool *busy)
 static bool
 counted(uint8_t state)
 {
-	return state != CAND_FAILED && state != CAND_SLOW;
+	return state != CAND_FAILED && state != CAND_SLOW && state != CAND_STRAY;
 }
 
 /* Each path's window: its own, or more where the want closest candidates of the whole
@@ -426,7 +427,7 @@ in_flight_at(const struct kbr_lookup *l, unsigned path, const struct nodeid *id)
 		return -1;
 	i = path_find(l, &l->path[path], id);
 	if (i < 0 || (l->path[path].state[i] != CAND_IN_FLIGHT &&
-	    l->path[path].state[i] != CAND_SLOW))
+	    l->path[path].state[i] != CAND_SLOW && l->path[path].state[i] != CAND_STRAY))
 		return -1;
 	return i;
 }
@@ -511,7 +512,7 @@ kbr_lookup_failed(struct kbr_lookup *l, unsigned path, const struct nodeid *id)
 }
 
 int
-kbr_lookup_slow(struct kbr_lookup *l, unsigned path, const struct nodeid *id)
+kbr_lookup_slow(struct kbr_lookup *l, unsigned path, const struct nodeid *id, bool wait)
 {
 	int i;
 
@@ -520,7 +521,7 @@ kbr_lookup_slow(struct kbr_lookup *l, unsigned path, const struct nodeid *id)
 	i = in_flight_at(l, path, id);
 	if (i < 0 || l->path[path].state[i] != CAND_IN_FLIGHT)
 		return -ENOENT;
-	leave_flight(&l->path[path], (unsigned)i, CAND_SLOW);
+	leave_flight(&l->path[path], (unsigned)i, wait ? CAND_SLOW : CAND_STRAY);
 	l->st.slow++;
 	return 0;
 }

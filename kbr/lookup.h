@@ -10,10 +10,10 @@
  * once; and it reaches as far as the want closest candidates of the whole lookup reach into
  * the path, so that all of them are asked (a node claimed by one path is never asked by
  * another). A path ends when every candidate of its window has answered and nothing closer is
- * pending: no candidate of the window in flight, no slow one closer than its end. A
- * candidate that had its soft timeout (kbr_lookup_slow) gives its slot to the next one (the
- * window reaches one further) but may still answer; it counts when it does, and stops being
- * waited for when it fails. The lookup ends when every path has ended (or, when one result
+ * pending: no candidate of the window in flight, no slow one waited for closer than its
+ * end. A candidate that had its soft timeout (kbr_lookup_slow) gives its slot to the next
+ * one (the window reaches one further) but may still answer; it counts when it does, and
+ * stops being waited for when it fails. The lookup ends when every path has ended (or, when one result
  * is wanted, as soon as the node whose ID is the target answered: nothing is closer); its
  * result is the merge of the paths: the up-to-s closest nodes that answered, over all
  * paths. */
@@ -62,9 +62,11 @@ int kbr_lookup_answered_from(struct kbr_lookup *l, unsigned path, const struct n
     const struct kbr_addr *addr);
 /* The RPC to id on path failed for good (after the caller's retries). */
 int kbr_lookup_failed(struct kbr_lookup *l, unsigned path, const struct nodeid *id);
-/* The RPC to id on path had its soft timeout: the path stops waiting for it (its slot goes
- * to the next candidate) but still takes its answer (kbr_lookup_reply) if one comes. */
-int kbr_lookup_slow(struct kbr_lookup *l, unsigned path, const struct nodeid *id);
+/* The RPC to id on path had its soft timeout: its slot goes to the next candidate, and its
+ * answer (kbr_lookup_reply) still counts if one comes. wait: the path does not end while
+ * it may still answer (a peer that proved itself, whose request or answer may have been
+ * lost); otherwise it is not waited for (a node only heard of, most likely gone). */
+int kbr_lookup_slow(struct kbr_lookup *l, unsigned path, const struct nodeid *id, bool wait);
 
 /* True when every path has ended (no candidate left to ask, nothing in flight). */
 bool kbr_lookup_done(const struct kbr_lookup *l);

@@ -44,3 +44,9 @@ kbr_rtt_timeout(const struct kbr_rtt *r, unsigned floor, unsigned ceil)
 		t = ceil;
 	return (unsigned)t;
 }
+
+unsigned
+kbr_rtt_srtt(const struct kbr_rtt *r)
+{
+	return r->valid ? (r->srtt + RTT_SCALE - 1) / RTT_SCALE : 0;
+}

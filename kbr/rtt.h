@@ -17,5 +17,7 @@ struct kbr_rtt {
 void kbr_rtt_sample(struct kbr_rtt *r, uint64_t ms);
 /* SRTT + 4 RTTVAR (at least 1 ms), within floor..ceil; ceil without a sample. */
 unsigned kbr_rtt_timeout(const struct kbr_rtt *r, unsigned floor, unsigned ceil);
+/* SRTT in ms, rounded up (0 without a sample). */
+unsigned kbr_rtt_srtt(const struct kbr_rtt *r);
 
 #endif

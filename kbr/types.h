@@ -46,8 +46,8 @@ struct kbr_params {
 	unsigned alpha;			/* RPCs in flight per path (3) */
 	unsigned c1, c2;		/* puzzle difficulties (16, 20) */
 	/* An RPC's first attempt waits the peer's round-trip timeout (RFC 6298: SRTT + 4
-	 * RTTVAR; for a peer without one, the node's estimate over all peers, doubled when a
-	 * handshake comes first), never less than rpc_timeout_min_ms nor more than
+	 * RTTVAR; for a peer without one, the node's estimate over all peers; one SRTT more
+	 * when a handshake comes first), never less than rpc_timeout_min_ms nor more than
 	 * rpc_timeout_ms; each retry waits twice as long as the attempt before it. */
 	unsigned rpc_timeout_ms;	/* ceiling, and the timeout before any round trip (1000) */
 	unsigned rpc_timeout_min_ms;	/* floor (200) */

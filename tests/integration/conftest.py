@@ -294,13 +294,15 @@ def nodes(p2pnsd, tmp_path):
 
 # ---- overlays ------------------------------------------------------------------------------
 
-def start_overlay(ns: NodeSet, count: int, seed: int, **kw) -> list:
+def start_overlay(ns: NodeSet, count: int, seed: int, hosts: int = 0, **kw) -> list:
     """Starts count new nodes in ns, each bootstrapping from one or two earlier ones (chosen
-    with a random.Random(seed)); kw goes to NodeSet.new. Returns the new nodes."""
+    with a random.Random(seed)); kw goes to NodeSet.new. hosts: node i listens on
+    127.0.0.(hosts + i), an address of its own as on a host of its own (the per-address
+    rate limits count by host); 0: all on the default. Returns the new nodes."""
     rng = random.Random(seed)
     started = []
     for i in range(count):
-        node = ns.new(**kw)
+        node = ns.new(**kw) if not hosts else ns.new(host=f"127.0.0.{hosts + i}", **kw)
         boots = rng.sample(started, min(i, rng.choice((1, 2)))) if i else []
         node.start(bootstrap=boots)
         started.append(node)

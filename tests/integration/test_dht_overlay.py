@@ -1,9 +1,9 @@
-"""The DHT in p2pnsd as real processes on 127.0.0.1: a 20-node overlay in which a put
-through one node is read through every other, replicas that survive kill -9 and a restart
-on their data directory, gets with two of the five replicas gone, names owned by the key
-that first stored them, removal (tombstones), bad control input and clients that leave
-before their answer, and a lone node with its store and start-up errors. Everything is
-bounded in time."""
+"""The DHT in p2pnsd as real processes on loopback: a 20-node overlay (127.0.0.10 to .29,
+an address each, as on 20 hosts) in which a put through one node is read through every
+other, replicas that survive kill -9 and a restart on their data directory, gets with two
+of the five replicas gone, names owned by the key that first stored them, removal
+(tombstones), bad control input and clients that leave before their answer, and a lone
+node with its store and start-up errors. Everything is bounded in time."""
 import hashlib
 import os
 import re
@@ -28,7 +28,7 @@ def overlay(p2pnsd, tmp_path_factory):
     """N_NODES nodes, each bootstrapping from one or two earlier ones, settled."""
     ns = NodeSet(p2pnsd, tmp_path_factory.mktemp("dht"))
     try:
-        start_overlay(ns, N_NODES, seed=20240611, c1=C1, c2=C2)
+        start_overlay(ns, N_NODES, seed=20240611, hosts=10, c1=C1, c2=C2)
         wait_settled(ns.nodes, min_contacts=5, timeout=30)
         yield ns
     finally:

@@ -758,8 +758,9 @@ sort_by_distance(const struct nodeid *target, struct kbr_contact *c, size_t n)
 }
 
 /* A soft timeout frees the path's slot for the next candidate; the path does not end while
- * the slow node, closer than the others, may still answer; its late answer counts (it
- * enters the result); once it failed, it is not waited for. */
+ * the slow node, closer than the others, may still answer (unless it is not to be waited
+ * for); its late answer counts (it enters the result); once it failed, it is not waited
+ * for. */
 static void
 lookup_soft_timeout_frees_slot(void **state)
 {
@@ -785,9 +786,9 @@ lookup_soft_timeout_frees_slot(void **state)
 	assert_true(nodeid_eq(&q[0].contact.id, &init[0].id));
 	assert_int_equal(kbr_lookup_next(l, q, MAX_PENDING), 0);	/* alpha = 1 */
 	/* only a node in flight can be slow, once */
-	assert_int_equal(kbr_lookup_slow(l, 0, &init[1].id), -ENOENT);
-	assert_int_equal(kbr_lookup_slow(l, 0, &init[0].id), 0);
-	assert_int_equal(kbr_lookup_slow(l, 0, &init[0].id), -ENOENT);
+	assert_int_equal(kbr_lookup_slow(l, 0, &init[1].id, true), -ENOENT);
+	assert_int_equal(kbr_lookup_slow(l, 0, &init[0].id, true), 0);
+	assert_int_equal(kbr_lookup_slow(l, 0, &init[0].id, true), -ENOENT);
 	assert_int_equal(kbr_lookup_next(l, q, MAX_PENDING), 1);
 	assert_true(nodeid_eq(&q[0].contact.id, &init[1].id));
 	assert_int_equal(kbr_lookup_reply(l, 0, &init[1].id, NULL, 0), 0);
@@ -808,11 +809,27 @@ lookup_soft_timeout_frees_slot(void **state)
 	assert_int_equal(st.replies, 3);
 	kbr_lookup_free(l);
 
+	/* a slow node not waited for (one only heard of): done without it, and still taken */
+	l = kbr_lookup_new(&target, &p, NULL, init, 3);
+	assert_non_null(l);
+	assert_int_equal(kbr_lookup_next(l, q, MAX_PENDING), 1);
+	assert_int_equal(kbr_lookup_slow(l, 0, &init[0].id, false), 0);
+	for (size_t k = 1; k < 3; k++) {
+		assert_int_equal(kbr_lookup_next(l, q, MAX_PENDING), 1);
+		assert_true(nodeid_eq(&q[0].contact.id, &init[k].id));
+		assert_int_equal(kbr_lookup_reply(l, 0, &init[k].id, NULL, 0), 0);
+	}
+	assert_true(kbr_lookup_done(l));
+	assert_int_equal(kbr_lookup_result(l, res, KBR_MAX_S), 2);
+	assert_int_equal(kbr_lookup_reply(l, 0, &init[0].id, NULL, 0), 0);
+	assert_int_equal(kbr_lookup_result(l, res, KBR_MAX_S), 3);
+	kbr_lookup_free(l);
+
 	/* a slow node that fails for good is just failed */
 	l = kbr_lookup_new(&target, &p, NULL, init, 3);
 	assert_non_null(l);
 	assert_int_equal(kbr_lookup_next(l, q, MAX_PENDING), 1);
-	assert_int_equal(kbr_lookup_slow(l, 0, &init[0].id), 0);
+	assert_int_equal(kbr_lookup_slow(l, 0, &init[0].id, true), 0);
 	assert_int_equal(kbr_lookup_failed(l, 0, &init[0].id), 0);
 	assert_int_equal(kbr_lookup_reply(l, 0, &init[0].id, NULL, 0), -ENOENT);
 	assert_int_equal(kbr_lookup_next(l, q, MAX_PENDING), 1);
