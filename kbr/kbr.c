@@ -749,7 +749,9 @@ kbr_tick(struct kbr *k, uint64_t now)
 			i++;
 			continue;
 		}
-		if (r->tries <= k->p.rpc_retries) {
+		/* the node a lookup looks for gets one attempt more: it is the answer */
+		if (r->tries <= k->p.rpc_retries + (r->purpose == RPC_LOOKUP && r->id_known &&
+		    nodeid_eq(&r->id, &r->target))) {
 			bool soft = r->tries == 1 && r->purpose == RPC_LOOKUP;
 			/* a peer in session is waited for (its datagram may have been lost); a
 			 * node that never completed a handshake with us is most likely gone */

@@ -521,6 +521,9 @@ kbr_lookup_slow(struct kbr_lookup *l, unsigned path, const struct nodeid *id, bo
 	i = in_flight_at(l, path, id);
 	if (i < 0 || l->path[path].state[i] != CAND_IN_FLIGHT)
 		return -ENOENT;
+	/* the node looked for itself is never given up before its retries */
+	if (nodeid_eq(id, &l->target))
+		wait = true;
 	leave_flight(&l->path[path], (unsigned)i, wait ? CAND_SLOW : CAND_STRAY);
 	l->st.slow++;
 	return 0;

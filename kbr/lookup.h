@@ -65,7 +65,8 @@ int kbr_lookup_failed(struct kbr_lookup *l, unsigned path, const struct nodeid *
 /* The RPC to id on path had its soft timeout: its slot goes to the next candidate, and its
  * answer (kbr_lookup_reply) still counts if one comes. wait: the path does not end while
  * it may still answer (a peer that proved itself, whose request or answer may have been
- * lost); otherwise it is not waited for (a node only heard of, most likely gone). */
+ * lost); otherwise it is not waited for (a node only heard of, most likely gone), unless
+ * it is the node whose ID is the target. */
 int kbr_lookup_slow(struct kbr_lookup *l, unsigned path, const struct nodeid *id, bool wait);
 
 /* True when every path has ended (no candidate left to ask, nothing in flight). */
