@@ -289,9 +289,11 @@ put_finish(struct op *op)
 	cb(arg, 2 * stored > asked ? 0 : -EIO, stored, asked, refused);
 }
 
-/* The target for contact c (self: this node), reusing one a get asked early. */
+/* The target for contact c (self: this node), reusing one a get asked early. early: an
+ * ask before the lookup ended, which may not take the r slots kept for the final targets
+ * (whatever the nodes met on the way answer, the lookup's r closest get asked). */
 static struct target *
-target_for(struct op *op, const struct kbr_contact *c, bool self, bool *fresh)
+target_for(struct op *op, const struct kbr_contact *c, bool self, bool early, bool *fresh)
 {
 	struct target *t;
 
@@ -299,7 +301,7 @@ target_for(struct op *op, const struct kbr_contact *c, bool self, bool *fresh)
 	for (unsigned i = 0; i < op->nt; i++)
 		if (!self && !op->t[i].self && nodeid_eq(&op->t[i].c.id, &c->id))
 			return &op->t[i];
-	if (op->nt == OP_MAX_TARGETS)
+	if (op->nt == OP_MAX_TARGETS || (early && op->nt + op->d->p.r >= OP_MAX_TARGETS))
 		return NULL;
 	t = &op->t[op->nt++];
 	memset(t, 0, sizeof(*t));
@@ -328,7 +330,7 @@ choose_targets(struct op *op, const struct kbr_contact *res, size_t n, struct ta
 	while (chosen < d->p.r && (i < n || !self_placed)) {
 		bool me = !self_placed && (i == n || kbr_distance_cmp(&op->key, self,
 		    &res[i].id) < 0), fresh;
-		struct target *t = target_for(op, me ? NULL : &res[i], me, &fresh);
+		struct target *t = target_for(op, me ? NULL : &res[i], me, false, &fresh);
 
 		if (me)
 			self_placed = true;
@@ -434,7 +436,7 @@ op_lookup_progress(void *arg, const struct nodeid *key, const struct kbr_contact
 			closer++;
 	if (closer >= op->d->p.r)
 		return;
-	t = target_for(op, from, false, &fresh);
+	t = target_for(op, from, false, true, &fresh);
 	if (t == NULL || !fresh)
 		return;
 	if (ask_find(t) != 0)
@@ -736,8 +738,9 @@ get_conclude(struct op *op, bool early)
 		if (!op->t[i].final)
 			continue;
 		nfinal++;
-		if (early && op->t[i].state == T_PENDING && kbr_now(d->k) < op->t[i].soft_at)
-			return false;
+		if (early && op->t[i].state == T_PENDING && (op->t[i].soft_at == 0 ||
+		    kbr_now(d->k) < op->t[i].soft_at))
+			return false;	/* not asked yet, or not late yet */
 		if (op->t[i].state != T_DONE || n == DHT_MAX_R)
 			continue;
 		answers[n].records = op->t[i].recs;
@@ -839,7 +842,7 @@ ask_known_replicas(struct op *op)
 	n = kbr_table_closest(tab, &op->key, c, op->d->p.r);
 	for (size_t i = 0; i < n; i++) {
 		bool fresh;
-		struct target *t = target_for(op, &c[i], false, &fresh);
+		struct target *t = target_for(op, &c[i], false, true, &fresh);
 
 		if (t != NULL && fresh && ask_find(t) != 0)
 			t->state = T_FAILED;
@@ -1221,7 +1224,8 @@ dht_tick(struct dht *d, uint64_t now)
 	/* gets waiting only for late replicas may be decided */
 	for (struct op *op = d->ops, *on; op != NULL; op = on) {
 		on = op->next;
-		if (op->kind != OP_GET || !op->located || op->finished || op->pending <= 1)
+		/* (pending counts the final targets still awaited here) */
+		if (op->kind != OP_GET || !op->located || op->finished || op->pending == 0)
 			continue;
 		for (unsigned i = 0; i < op->nt; i++) {
 			const struct target *t = &op->t[i];

@@ -749,6 +749,9 @@ kbr_tick(struct kbr *k, uint64_t now)
 			i++;
 			continue;
 		}
+		/* A lookup may have ended without this request (not waited for): it still runs
+		 * its course, so that a late answer still refreshes the table and a node that
+		 * is gone still counts as failed there. */
 		/* the node a lookup looks for gets one attempt more: it is the answer */
 		if (r->tries <= k->p.rpc_retries + (r->purpose == RPC_LOOKUP && r->id_known &&
 		    nodeid_eq(&r->id, &r->target))) {
