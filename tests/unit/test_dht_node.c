@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "dht/dht.h"
+#include "dht/msg.h"
 #include "dht/store.h"
 #include "kbr/table.h"
 #include "kbr/wire.h"
@@ -32,6 +33,8 @@ struct node {
 	struct dht_store *store;
 	struct kbr_addr addr;
 	bool down;
+	bool lure;		/* answers FIND_NODE with no one, and FIND_VALUE not at all */
+	unsigned finds_swallowed;
 	unsigned index;
 	struct net *net;
 };
@@ -99,6 +102,31 @@ net_app(void *arg, uint64_t now, const struct kbr_contact *from, uint8_t type,
 	return dht_handle_request(nd->d, now, from, type, body, len, answer, answer_len);
 }
 
+/* A lure looks like the node closest to every key (it names nobody closer) and never
+ * gives a value: a get that trusted it would wait in vain or find nothing. */
+static bool
+net_intercept(void *arg, uint64_t now, const struct kbr_msg *req, const struct kbr_addr *from,
+    struct kbr_msg *answer)
+{
+	struct node *nd = arg;
+
+	(void)now;
+	(void)from;
+	if (!nd->lure)
+		return false;
+	if (req->type == KBR_FIND_NODE) {
+		answer->type = KBR_NODES;
+		answer->u.nodes.count = 0;
+		return true;
+	}
+	if (req->type == DHT_FIND_VALUE) {
+		nd->finds_swallowed++;
+		answer->type = 0;
+		return true;
+	}
+	return false;
+}
+
 /* Delivers datagrams (1 ms each) and runs timers until quiet or the time limit. */
 static void
 net_run(struct net *net, uint64_t until)
@@ -149,7 +177,7 @@ net_build(void)
 	for (unsigned i = 0; i < NODES; i++) {
 		struct node *nd = &net->n[i];
 		struct kbr_io io = {.arg = nd, .send = net_send, .random = net_random,
-		    .app_request = net_app};
+		    .app_request = net_app, .intercept = net_intercept};
 		uint8_t seed[ID_SEED_LEN];
 
 		memset(seed, (int)(i + 1), sizeof(seed));
@@ -473,6 +501,50 @@ puts_survive_two_silent_replicas(void **state)
 	net->n[h[1]].down = false;
 }
 
+/* A third of the nodes are lures that claim to be the closest to every key: a get asks
+ * them early (they look like replicas), but only the lookup's r closest decide, so every
+ * get still finds the record, and at once. */
+static void
+lures_do_not_decide_gets(void **state)
+{
+	struct net *net = *state;
+	struct dht_record r;
+	unsigned h[NODES], n, lures = 0, swallowed = 0;
+
+	make_record(&r, "sip:dave@example.org", net->n[3].ident, 1, net->now, "d", 1);
+	assert_int_equal(put(net, 3, &r).status, 0);
+	n = holders(net, &r, h);
+	assert_int_equal(n, DHT_DEFAULT_R);
+	for (unsigned i = 0; i < NODES && lures < NODES / 3; i++) {
+		bool holder = false;
+
+		for (unsigned j = 0; j < n; j++)
+			holder = holder || h[j] == i;
+		if (!holder && i != 3) {
+			net->n[i].lure = true;
+			lures++;
+		}
+	}
+	for (unsigned via = 0; via < NODES; via++) {
+		if (net->n[via].lure)
+			continue;
+		uint64_t t0 = net->now;
+		struct get_result *g = get(net, via, &r.key);
+
+		assert_int_equal(g->res.status, DHT_VOTE_FOUND);
+		assert_true(dht_record_equal(&g->res.records[0], &r));
+		/* decided by the replicas' answers, not by a lure's timeout */
+		assert_true(net->now - t0 < 1000);
+		free(g);
+	}
+	for (unsigned i = 0; i < NODES; i++) {
+		swallowed += net->n[i].finds_swallowed;
+		net->n[i].lure = false;
+	}
+	print_message("%u lures swallowed %u early FIND_VALUEs\n", lures, swallowed);
+	assert_true(swallowed > 0);	/* they were asked: the early path ran */
+}
+
 static void
 tombstones_remove_names(void **state)
 {
@@ -592,6 +664,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(majority_beats_stale_forged_and_withheld, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(puts_survive_two_silent_replicas, setup, teardown),
+		cmocka_unit_test_setup_teardown(lures_do_not_decide_gets, setup, teardown),
 		cmocka_unit_test_setup_teardown(tombstones_remove_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(records_follow_departures, setup, teardown),
 		cmocka_unit_test_setup_teardown(owner_republishes_lost_records, setup, teardown),
