@@ -815,12 +815,12 @@ cmd_stats(struct ctl_conn *conn)
 	    "\"dropped_handshake\":%llu,\"handshakes_started\":%llu,\"handshakes_resent\":%llu,"
 	    "\"handshakes_done\":%llu,"
 	    "\"cookies_sent\":%llu,\"challenges_sent\":%llu,\"roams\":%llu,"
-	    "\"sessions_evicted\":%llu,\"sessions\":%zu,",
+	    "\"sessions_evicted\":%llu,\"sessions\":%zu,\"rpcs_slow\":%llu,",
 	    U(ks.dropped_index), U(ks.dropped_tag), U(ks.dropped_receiver),
 	    U(ks.dropped_handshake), U(ks.handshakes_started), U(ks.handshakes_resent),
 	    U(ks.handshakes_done),
 	    U(ks.cookies_sent), U(ks.challenges_sent), U(ks.roams), U(ks.sessions_evicted),
-	    kbr_session_count(d->kbr));
+	    kbr_session_count(d->kbr), U(ks.rpcs_slow));
 	jb_printf(&b, "\"udp_rx\":%llu,\"udp_rx_truncated\":%llu,\"udp_rx_errors\":%llu,"
 	    "\"udp_tx\":%llu,\"udp_tx_dropped\":%llu,\"udp_tx_errors\":%llu,"
 	    "\"udp_tx_no_socket\":%llu,",
@@ -828,9 +828,9 @@ cmd_stats(struct ctl_conn *conn)
 	    U(us.tx_errors), U(us.tx_no_socket));
 	jb_printf(&b, "\"puts\":%llu,\"puts_ok\":%llu,\"gets\":%llu,\"gets_found\":%llu,"
 	    "\"gets_conflict\":%llu,\"stores_served\":%llu,\"finds_served\":%llu,"
-	    "\"repairs_sent\":%llu,\"store_records\":%zu,",
+	    "\"repairs_sent\":%llu,\"gets_early\":%llu,\"store_records\":%zu,",
 	    U(ds.puts), U(ds.puts_ok), U(ds.gets), U(ds.gets_found), U(ds.gets_conflict),
-	    U(ds.stores_served), U(ds.finds_served), U(ds.repairs_sent),
+	    U(ds.stores_served), U(ds.finds_served), U(ds.repairs_sent), U(ds.gets_early),
 	    dht_replica_count(d->rep));
 #undef U
 	jb_printf(&b, "\"table_size\":%zu,\"control_connections\":%u,\"memory\":%zu,"

@@ -283,7 +283,7 @@ def test_lone_node_store_and_startup_errors(nodes, tmp_path):
     assert a.control("store")["records"] == 1
     stats = a.control("stats")
     for field in ("puts", "puts_ok", "gets", "gets_found", "gets_conflict", "stores_served",
-                  "finds_served", "repairs_sent"):
+                  "finds_served", "repairs_sent", "gets_early", "rpcs_slow"):
         assert isinstance(stats[field], int), field
     assert stats["puts_ok"] == 1 and stats["gets_found"] == 1
     a.stop()
